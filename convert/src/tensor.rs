@@ -1,0 +1,95 @@
+//! Named tensors whose bytes are borrowed from a memory map, or owned when a transform had to
+//! make new ones. Cloning a tensor never copies its bytes.
+
+use crate::dtype::{self, DType};
+use crate::error::{Error, Result};
+use memmap2::Mmap;
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub enum Bytes {
+    /// A range of a memory-mapped file: nothing is read until the bytes are used.
+    Mapped {
+        map: Arc<Mmap>,
+        range: Range<usize>,
+    },
+    Owned(Arc<[u8]>),
+}
+
+impl Bytes {
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped { map, range } => &map[range.clone()],
+            Bytes::Owned(v) => v,
+        }
+    }
+    pub fn len(&self) -> usize {
+        match self {
+            Bytes::Mapped { range, .. } => range.len(),
+            Bytes::Owned(v) => v.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// True when the bytes stay in the file's map (no copy was made).
+    pub fn is_mapped(&self) -> bool {
+        matches!(self, Bytes::Mapped { .. })
+    }
+}
+
+impl fmt::Debug for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Bytes::Mapped { range, .. } => write!(f, "Mapped({range:?})"),
+            Bytes::Owned(v) => write!(f, "Owned({} bytes)", v.len()),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Tensor {
+    pub name: String,
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+    pub data: Bytes,
+}
+
+impl Tensor {
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+    pub fn bytes(&self) -> &[u8] {
+        self.data.as_slice()
+    }
+    /// The values widened to f32 (copies).
+    pub fn to_f32(&self) -> Result<Vec<f32>> {
+        dtype::to_f32(self.dtype, self.bytes()).map_err(|e| e.tensor(&self.name))
+    }
+    /// The shape without its size-1 dimensions, e.g. `[1, 1, C]` → `[C]`.
+    pub fn squeezed_shape(&self) -> Vec<usize> {
+        squeeze(&self.shape)
+    }
+    pub fn shape_string(&self) -> String {
+        shape_string(&self.shape)
+    }
+}
+
+pub fn squeeze(shape: &[usize]) -> Vec<usize> {
+    shape.iter().copied().filter(|&d| d != 1).collect()
+}
+
+pub fn shape_string(shape: &[usize]) -> String {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    format!("[{}]", dims.join(", "))
+}
+
+/// Checked element count and byte size of a shape.
+pub fn byte_size(shape: &[usize], dtype: DType) -> Result<usize> {
+    shape
+        .iter()
+        .try_fold(dtype.size(), |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| Error::corrupt(format!("shape {} overflows", shape_string(shape))))
+}

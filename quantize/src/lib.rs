@@ -1,0 +1,1 @@
+//! ggml block codecs and file-type rules (issue 6).

@@ -1,0 +1,168 @@
+//! `rwkv-convert inspect FILE [--json]`
+
+use super::out;
+use anyhow::Result;
+use convert::tensor::Bytes;
+use convert::Model;
+use serde_json::json;
+use std::fmt::Write;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A checkpoint (`.pth`, torch zip or legacy).
+    pub file: PathBuf,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// List the file's tensors as stored, without recognising an RWKV model in them.
+    #[arg(long)]
+    pub raw: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    if args.raw {
+        return run_raw(&args);
+    }
+    let model = Model::open(&args.file)?;
+    if args.json {
+        out(&(serde_json::to_string_pretty(&to_json(&model))? + "\n"));
+    } else {
+        out(&table(&model));
+    }
+    Ok(())
+}
+
+fn to_json(m: &Model) -> serde_json::Value {
+    let dtypes: serde_json::Map<String, serde_json::Value> = m
+        .dtype_summary()
+        .into_iter()
+        .map(|(d, (n, bytes))| (d.to_string(), json!({ "tensors": n, "bytes": bytes })))
+        .collect();
+    let tensors: Vec<serde_json::Value> = m
+        .tensors
+        .iter()
+        .map(|t| {
+            let offset = match &t.data {
+                Bytes::Mapped { range, .. } => json!(range.start),
+                Bytes::Owned(_) => serde_json::Value::Null,
+            };
+            json!({ "name": t.name, "dtype": t.dtype, "shape": t.shape, "bytes": t.data.len(), "offset": offset })
+        })
+        .collect();
+    json!({
+        "file": m.path,
+        "file_size": m.file_size,
+        "source": m.source,
+        "version": m.version.as_str(),
+        "hparams": m.hparams,
+        "n_params": m.n_params(),
+        "dtypes": dtypes,
+        "tensors": tensors,
+    })
+}
+
+fn human_bytes(b: u64) -> String {
+    match b {
+        b if b >= 1 << 30 => format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
+}
+
+fn table(m: &Model) -> String {
+    let mut s = String::new();
+    let h = &m.hparams;
+    let source = match &m.source {
+        convert::model::Source::TorchZip { prefix } => format!("torch zip, folder '{prefix}'"),
+        convert::model::Source::TorchLegacy => "torch legacy (pre-1.6) stream".to_string(),
+    };
+    let _ = writeln!(
+        s,
+        "file        {} ({}, {source})",
+        m.path.display(),
+        human_bytes(m.file_size)
+    );
+    let variant = if h.deep_embed.is_some() {
+        " (DeepEmbed)"
+    } else {
+        ""
+    };
+    let _ = writeln!(s, "version     {}{variant}", m.version);
+    let mut shape = format!(
+        "layers {}, embd {}, vocab {}, att {}, ffn {}",
+        h.n_layer, h.n_embd, h.vocab_size, h.dim_att, h.dim_ffn
+    );
+    if let (Some(nh), Some(hs)) = (h.n_head, h.head_size) {
+        shape += &format!(", heads {nh} × {hs}");
+    }
+    let _ = writeln!(s, "shape       {shape}");
+    let ranks: Vec<String> = [
+        ("token-shift", h.time_mix_extra_dim),
+        ("decay", h.time_decay_extra_dim.or(h.decay_lora)),
+        ("a", h.a_lora),
+        ("v", h.v_lora),
+        ("gate", h.gate_lora),
+    ]
+    .iter()
+    .filter_map(|(n, r)| r.map(|r| format!("{n} {r}")))
+    .collect();
+    if !ranks.is_empty() {
+        let _ = writeln!(s, "lora ranks  {}", ranks.join(", "));
+    }
+    if let Some(de) = h.deep_embed {
+        let _ = writeln!(
+            s,
+            "deepembed   table {} per token, rank {}",
+            de.table_dim, de.rank
+        );
+    }
+    let _ = writeln!(
+        s,
+        "params      {} ({:.2} M)",
+        m.n_params(),
+        m.n_params() as f64 / 1e6
+    );
+    let dtypes: Vec<String> = m
+        .dtype_summary()
+        .into_iter()
+        .map(|(d, (n, b))| format!("{d}: {n} tensors, {}", human_bytes(b)))
+        .collect();
+    let _ = writeln!(s, "dtypes      {}", dtypes.join("; "));
+    s.push('\n');
+    let width = m.tensors.iter().map(|t| t.name.len()).max().unwrap_or(4);
+    let _ = writeln!(s, "{:<width$}  {:<5}  shape", "tensor", "dtype");
+    for t in &m.tensors {
+        let _ = writeln!(
+            s,
+            "{:<width$}  {:<5}  {}",
+            t.name,
+            t.dtype.name(),
+            t.shape_string()
+        );
+    }
+    s
+}
+
+fn run_raw(args: &Args) -> Result<()> {
+    let ckpt = convert::torch::TorchCheckpoint::open(&args.file)?;
+    if args.json {
+        let tensors: Vec<serde_json::Value> = ckpt
+            .tensors
+            .iter()
+            .map(|t| json!({ "name": t.name, "dtype": t.dtype, "shape": t.shape }))
+            .collect();
+        out(
+            &(serde_json::to_string_pretty(&json!({ "file": ckpt.path, "tensors": tensors }))?
+                + "\n"),
+        );
+    } else {
+        let mut s = String::new();
+        for t in &ckpt.tensors {
+            let _ = writeln!(s, "{}  {}  {}", t.name, t.dtype.name(), t.shape_string());
+        }
+        out(&s);
+    }
+    Ok(())
+}
