@@ -12,6 +12,7 @@ use pickle::{TensorRef, Value};
 use std::collections::HashSet;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +67,14 @@ pub fn map_file(path: &Path) -> Result<Arc<Mmap>> {
 
 impl TorchCheckpoint {
     pub fn open(path: &Path) -> Result<TorchCheckpoint> {
-        let map = map_file(path)?;
+        Self::from_map(path, map_file(path)?)
+    }
+
+    /// Read a checkpoint from bytes already mapped; `path` names it in messages.
+    pub fn from_map(path: &Path, map: Arc<Mmap>) -> Result<TorchCheckpoint> {
+        if map.is_empty() {
+            return Err(Error::corrupt("the file is empty").at(path));
+        }
         let (container, tensors) = match sniff(&map) {
             FileKind::TorchZip => zip::read(&map).at(path)?,
             FileKind::TorchLegacy => legacy::read(&map).at(path)?,
@@ -145,8 +153,6 @@ pub fn state_dict_entries(value: &Value) -> Result<Vec<(String, Rc<TensorRef>)>>
     }
     Ok(out)
 }
-
-use std::rc::Rc;
 
 /// Turn a tensor reference into a tensor over its storage's bytes: zero-copy when the tensor is
 /// C-contiguous (always, in RWKV releases), a gathered copy otherwise.
