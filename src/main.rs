@@ -6,11 +6,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "rwkv-convert",
-    version,
-    about = "Convert, quantize and verify RWKV-4..7 checkpoints without Python"
-)]
+#[command(name = "rwkv-convert", version, about = "Convert, quantize and verify RWKV-4..7 checkpoints without Python")]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -6,9 +6,7 @@ use convert::{ErrorKind, Model, Tensor};
 use std::path::{Path, PathBuf};
 
 fn golden(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("golden")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("golden").join(name)
 }
 
 fn tensors(name: &str) -> Vec<Tensor> {
@@ -25,11 +23,7 @@ fn a_missing_tensor_is_named() {
     t.retain(|t| t.name != "blocks.1.att.time_decay_w2");
     let err = detect(t).err().unwrap();
     assert_eq!(err.kind, ErrorKind::NotRwkv);
-    assert!(
-        err.message
-            .contains("1 RWKV-6 tensors are missing: blocks.1.att.time_decay_w2"),
-        "{err}"
-    );
+    assert!(err.message.contains("1 RWKV-6 tensors are missing: blocks.1.att.time_decay_w2"), "{err}");
 }
 
 #[test]
@@ -39,27 +33,17 @@ fn an_extra_tensor_is_named() {
     extra.name = "blocks.0.att.rosa.q.weight".into();
     t.push(extra);
     let err = detect(t).err().unwrap();
-    assert!(
-        err.message
-            .contains("1 tensors that no RWKV-5.2 model has: blocks.0.att.rosa.q.weight"),
-        "{err}"
-    );
+    assert!(err.message.contains("1 tensors that no RWKV-5.2 model has: blocks.0.att.rosa.q.weight"), "{err}");
 }
 
 #[test]
 fn a_wrong_shape_is_named_with_both_shapes() {
     let mut t = tensors("v4-bf16.pth");
-    let i = t
-        .iter()
-        .position(|t| t.name == "blocks.1.ffn.value.weight")
-        .unwrap();
+    let i = t.iter().position(|t| t.name == "blocks.1.ffn.value.weight").unwrap();
     t[i].shape = vec![512, 128];
     let err = detect(t).err().unwrap();
     assert_eq!(err.tensor.as_deref(), Some("blocks.1.ffn.value.weight"));
-    assert!(
-        err.message.contains("[512, 128]") && err.message.contains("[128, 512]"),
-        "{err}"
-    );
+    assert!(err.message.contains("[512, 128]") && err.message.contains("[128, 512]"), "{err}");
 }
 
 #[test]
@@ -68,13 +52,8 @@ fn v7_layer0_value_residual_is_optional_but_other_layers_need_it() {
     let training = tensors("v7-fp32.pth");
     assert!(training.iter().any(|t| t.name == "blocks.0.att.v1"));
     let mut released = training.clone();
-    released.retain(|t| {
-        !["blocks.0.att.v0", "blocks.0.att.v1", "blocks.0.att.v2"].contains(&t.name.as_str())
-    });
-    assert_eq!(
-        detect(training).unwrap().hparams,
-        detect(released).unwrap().hparams
-    );
+    released.retain(|t| !["blocks.0.att.v0", "blocks.0.att.v1", "blocks.0.att.v2"].contains(&t.name.as_str()));
+    assert_eq!(detect(training).unwrap().hparams, detect(released).unwrap().hparams);
 
     let mut broken = tensors("v7-bf16.pth");
     broken.retain(|t| t.name != "blocks.1.att.v0");
@@ -117,35 +96,20 @@ fn non_float_weights_are_refused() {
 fn rwkv8_research_files_are_refused_as_not_rwkv_4_to_7() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/torch-real");
     if !dir.is_dir() {
-        println!(
-            "skipped: {} is absent (it comes with the project's shared folder)",
-            dir.display()
-        );
+        println!("skipped: {} is absent (it comes with the project's shared folder)", dir.display());
         return;
     }
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
-        let ckpt =
-            TorchCheckpoint::open(&path).unwrap_or_else(|e| panic!("container must open: {e}"));
+        let ckpt = TorchCheckpoint::open(&path).unwrap_or_else(|e| panic!("container must open: {e}"));
         assert!(!ckpt.tensors.is_empty());
         let stem = path.file_stem().unwrap().to_str().unwrap();
-        assert!(
-            matches!(&ckpt.container, convert::torch::Container::Zip { prefix } if !prefix.is_empty()),
-            "{stem}"
-        );
-        let err = Model::open(&path)
-            .err()
-            .unwrap_or_else(|| panic!("{stem} must be refused"));
+        assert!(matches!(&ckpt.container, convert::torch::Container::Zip { prefix } if !prefix.is_empty()), "{stem}");
+        let err = Model::open(&path).err().unwrap_or_else(|| panic!("{stem} must be refused"));
         assert_eq!(err.kind, ErrorKind::NotRwkv, "{err}");
-        assert!(
-            err.to_string().contains("not an RWKV-4..7 checkpoint"),
-            "{err}"
-        );
-        assert!(
-            err.to_string().contains("e.weight"),
-            "the offending keys are listed: {err}"
-        );
+        assert!(err.to_string().contains("not an RWKV-4..7 checkpoint"), "{err}");
+        assert!(err.to_string().contains("e.weight"), "the offending keys are listed: {err}");
         seen += 1;
     }
     assert_eq!(seen, 4);

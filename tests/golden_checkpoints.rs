@@ -12,36 +12,24 @@ fn golden() -> PathBuf {
 }
 
 fn manifest() -> Value {
-    let text =
-        std::fs::read_to_string(golden().join("manifest.json")).expect("golden/manifest.json");
+    let text = std::fs::read_to_string(golden().join("manifest.json")).expect("golden/manifest.json");
     serde_json::from_str(&text).expect("manifest is JSON")
 }
 
 fn hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[test]
 fn golden_checkpoints_read_back_exactly() {
     let manifest = manifest();
     let checkpoints = manifest["checkpoints"].as_array().expect("checkpoints");
-    assert!(
-        checkpoints.len() >= 10,
-        "manifest lists {} checkpoints",
-        checkpoints.len()
-    );
+    assert!(checkpoints.len() >= 10, "manifest lists {} checkpoints", checkpoints.len());
     for ck in checkpoints {
         let file = ck["file"].as_str().unwrap();
         let path = golden().join(file);
         let bytes = std::fs::read(&path).unwrap();
-        assert_eq!(
-            hex(&bytes),
-            ck["file_sha256"].as_str().unwrap(),
-            "{file}: file differs from the manifest"
-        );
+        assert_eq!(hex(&bytes), ck["file_sha256"].as_str().unwrap(), "{file}: file differs from the manifest");
 
         let model = Model::open(&path).unwrap_or_else(|e| panic!("{e}"));
         check_version(&model, ck, file);
@@ -56,38 +44,17 @@ fn golden_checkpoints_read_back_exactly() {
 
         let tensors = ck["tensors"].as_array().unwrap();
         let names: Vec<&str> = model.tensors.iter().map(|t| t.name.as_str()).collect();
-        let want: Vec<&str> = tensors
-            .iter()
-            .map(|t| t["name"].as_str().unwrap())
-            .collect();
+        let want: Vec<&str> = tensors.iter().map(|t| t["name"].as_str().unwrap()).collect();
         assert_eq!(names, want, "{file}: tensor names or order differ");
         for (t, w) in model.tensors.iter().zip(tensors) {
-            assert_eq!(
-                t.dtype.name(),
-                w["dtype"].as_str().unwrap(),
-                "{file} {}",
-                t.name
-            );
-            let shape: Vec<usize> = w["shape"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|d| d.as_u64().unwrap() as usize)
-                .collect();
+            assert_eq!(t.dtype.name(), w["dtype"].as_str().unwrap(), "{file} {}", t.name);
+            let shape: Vec<usize> =
+                w["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
             assert_eq!(t.shape, shape, "{file} {}", t.name);
-            assert_eq!(
-                hex(t.bytes()),
-                w["sha256"].as_str().unwrap(),
-                "{file} {}: bytes differ",
-                t.name
-            );
+            assert_eq!(hex(t.bytes()), w["sha256"].as_str().unwrap(), "{file} {}: bytes differ", t.name);
             // Zip storages are 64-byte aligned and must be read in place, never copied.
             if ck["container"] == "zip" {
-                assert!(
-                    t.data.is_mapped(),
-                    "{file} {}: copied instead of mapped",
-                    t.name
-                );
+                assert!(t.data.is_mapped(), "{file} {}: copied instead of mapped", t.name);
             }
         }
     }
@@ -100,11 +67,7 @@ fn check_version(model: &Model, ck: &Value, file: &str) {
         None => (want, false),
     };
     assert_eq!(model.version.as_str(), version, "{file}: version");
-    assert_eq!(
-        model.hparams.deep_embed.is_some(),
-        deep,
-        "{file}: DeepEmbed"
-    );
+    assert_eq!(model.hparams.deep_embed.is_some(), deep, "{file}: DeepEmbed");
 }
 
 fn check_hparams(model: &Model, want: &Value, file: &str) {
@@ -112,33 +75,15 @@ fn check_hparams(model: &Model, want: &Value, file: &str) {
     for (key, value) in want.as_object().unwrap() {
         match key.as_str() {
             "deepembed" => {
-                let de = model
-                    .hparams
-                    .deep_embed
-                    .expect("DeepEmbed hyper-parameters");
-                assert_eq!(
-                    de.table_dim as u64,
-                    value["s_emb_dim"].as_u64().unwrap(),
-                    "{file}: DeepEmbed width"
-                );
-                assert_eq!(
-                    de.rank as u64,
-                    value["s_rank"].as_u64().unwrap(),
-                    "{file}: DeepEmbed rank"
-                );
+                let de = model.hparams.deep_embed.expect("DeepEmbed hyper-parameters");
+                assert_eq!(de.table_dim as u64, value["s_emb_dim"].as_u64().unwrap(), "{file}: DeepEmbed width");
+                assert_eq!(de.rank as u64, value["s_rank"].as_u64().unwrap(), "{file}: DeepEmbed rank");
             }
-            _ => assert_eq!(
-                ours.get(key).unwrap_or(&Value::Null),
-                value,
-                "{file}: hyper-parameter {key}"
-            ),
+            _ => assert_eq!(ours.get(key).unwrap_or(&Value::Null), value, "{file}: hyper-parameter {key}"),
         }
     }
     // And nothing inferred that the generator did not build.
     for key in ours.as_object().unwrap().keys() {
-        assert!(
-            want.get(key).is_some() || key == "deep_embed",
-            "{file}: unexpected hyper-parameter {key}"
-        );
+        assert!(want.get(key).is_some() || key == "deep_embed", "{file}: unexpected hyper-parameter {key}");
     }
 }

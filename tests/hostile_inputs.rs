@@ -11,9 +11,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 fn golden(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("golden")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("golden").join(name)
 }
 
 fn map_bytes(bytes: &[u8]) -> Arc<Mmap> {
@@ -31,17 +29,14 @@ fn open_map(map: Arc<Mmap>) -> Result<Model, convert::Error> {
     let path = Path::new("suspect.pth");
     let size = map.len() as u64;
     let ckpt = TorchCheckpoint::from_map(path, map)?;
-    let source = Source::TorchZip {
-        prefix: String::new(),
-    };
+    let source = Source::TorchZip { prefix: String::new() };
     Model::new(path, source, size, ckpt.tensors)
 }
 
 /// A torch-style zip (stored entries) holding the given pickle as `archive/data.pkl`.
 fn zip_with_pickle(pickle: &[u8]) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let opts =
-        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     w.start_file("archive/data.pkl", opts).unwrap();
     w.write_all(pickle).unwrap();
     w.start_file("archive/version", opts).unwrap();
@@ -83,13 +78,8 @@ fn evil_state_dict(module: &str, name: &str, arg: &str) -> Vec<u8> {
 
 #[test]
 fn malicious_globals_are_refused_and_nothing_runs() {
-    let cases = [
-        ("posix", "system"),
-        ("os", "system"),
-        ("builtins", "eval"),
-        ("__builtin__", "eval"),
-        ("builtins", "exec"),
-    ];
+    let cases =
+        [("posix", "system"), ("os", "system"), ("builtins", "eval"), ("__builtin__", "eval"), ("builtins", "exec")];
     for (module, name) in cases {
         let canary = canary(&format!("{module}-{name}"));
         let arg = match name {
@@ -98,14 +88,9 @@ fn malicious_globals_are_refused_and_nothing_runs() {
         };
         let pickle = evil_state_dict(module, name, &arg);
         for bytes in [zip_with_pickle(&pickle), legacy_with_pickle(&pickle)] {
-            let err = open_bytes(&bytes)
-                .err()
-                .expect("a malicious pickle must be refused");
+            let err = open_bytes(&bytes).err().expect("a malicious pickle must be refused");
             assert_eq!(err.kind, ErrorKind::Refused, "{err}");
-            assert!(
-                err.to_string().contains(&format!("'{module}.{name}'")),
-                "{err}"
-            );
+            assert!(err.to_string().contains(&format!("'{module}.{name}'")), "{err}");
             assert!(err.to_string().starts_with("suspect.pth: "), "{err}");
         }
         assert!(!canary.exists(), "{} appeared", canary.display());
@@ -137,15 +122,11 @@ fn allowlisted_callables_with_odd_arguments_are_refused() {
     let err = open_bytes(&zip_with_pickle(&p)).err().unwrap();
     assert_eq!(err.kind, ErrorKind::Refused, "{err}");
     // BUILD on something other than a dict.
-    let err = open_bytes(&zip_with_pickle(b"\x80\x02K\x01K\x02b."))
-        .err()
-        .unwrap();
+    let err = open_bytes(&zip_with_pickle(b"\x80\x02K\x01K\x02b.")).err().unwrap();
     assert_eq!(err.kind, ErrorKind::Refused, "{err}");
     // INST / OBJ / NEWOBJ build arbitrary objects: refused as opcodes.
     for op in [b'i', b'o', 0x81u8, 0x92] {
-        let err = open_bytes(&zip_with_pickle(&[0x80, 2, b'(', op, b'.']))
-            .err()
-            .unwrap();
+        let err = open_bytes(&zip_with_pickle(&[0x80, 2, b'(', op, b'.'])).err().unwrap();
         assert_eq!(err.kind, ErrorKind::Refused, "opcode {op:#x}: {err}");
     }
 }
@@ -153,25 +134,14 @@ fn allowlisted_callables_with_odd_arguments_are_refused() {
 #[test]
 fn the_cli_refuses_a_malicious_file_with_exit_code_1_and_no_panic() {
     let canary = canary("cli");
-    let bytes = zip_with_pickle(&evil_state_dict(
-        "posix",
-        "system",
-        &format!("touch {}", canary.display()),
-    ));
+    let bytes = zip_with_pickle(&evil_state_dict("posix", "system", &format!("touch {}", canary.display())));
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("evil.pth");
     std::fs::write(&file, bytes).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_rwkv-convert"))
-        .arg("inspect")
-        .arg(&file)
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rwkv-convert")).arg("inspect").arg(&file).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("evil.pth") && stderr.contains("posix.system"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("evil.pth") && stderr.contains("posix.system"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!canary.exists());
 }
@@ -183,20 +153,13 @@ fn empty_and_foreign_files_are_named_and_explained() {
     std::fs::write(&empty, b"").unwrap();
     let err = TorchCheckpoint::open(&empty).err().unwrap();
     assert_eq!(err.kind, ErrorKind::Corrupt);
-    assert_eq!(
-        err.to_string(),
-        format!("{}: the file is empty", empty.display())
-    );
+    assert_eq!(err.to_string(), format!("{}: the file is empty", empty.display()));
 
-    let err = TorchCheckpoint::open(&dir.path().join("missing.pth"))
-        .err()
-        .unwrap();
+    let err = TorchCheckpoint::open(&dir.path().join("missing.pth")).err().unwrap();
     assert_eq!(err.kind, ErrorKind::Io);
     assert!(err.to_string().contains("missing.pth"), "{err}");
 
-    let err = open_bytes(b"GGUF\x03\x00\x00\x00 not really")
-        .err()
-        .unwrap();
+    let err = open_bytes(b"GGUF\x03\x00\x00\x00 not really").err().unwrap();
     assert!(err.message.contains("GGUF"), "{err}");
     let err = open_bytes(b"hello, I am a text file").err().unwrap();
     assert!(err.message.contains("not a torch checkpoint"), "{err}");
@@ -225,10 +188,8 @@ fn flipped_bytes_in_headers_and_pickle_never_panic() {
     for name in ["v5.2-bf16.pth", "v4-bf16-legacy.pth"] {
         let bytes = std::fs::read(golden(name)).unwrap();
         let n = bytes.len();
-        let positions: Vec<usize> = (0..n.min(12_000))
-            .step_by(3)
-            .chain((n.saturating_sub(6_000)..n).step_by(3))
-            .collect();
+        let positions: Vec<usize> =
+            (0..n.min(12_000)).step_by(3).chain((n.saturating_sub(6_000)..n).step_by(3)).collect();
         let mut errors = 0;
         // One map, flipped in place and re-protected each round: no 1 MB copy per position.
         let mut map = MmapMut::map_anon(n).unwrap();
@@ -240,15 +201,29 @@ fn flipped_bytes_in_headers_and_pickle_never_panic() {
                 assert!(e.to_string().starts_with("suspect.pth: "), "{e}");
                 errors += 1;
             }
-            map = Arc::try_unwrap(ro)
-                .expect("no tensor outlives the check")
-                .make_mut()
-                .unwrap();
+            map = Arc::try_unwrap(ro).expect("no tensor outlives the check").make_mut().unwrap();
             map[pos] ^= 0xA5;
         }
-        assert!(
-            errors > 100,
-            "{name}: only {errors} corruptions were noticed"
-        );
+        assert!(errors > 100, "{name}: only {errors} corruptions were noticed");
     }
+}
+
+#[test]
+fn a_flipped_data_byte_fails_the_crc_check_naming_the_tensor() {
+    let path = golden("v7-bf16.pth");
+    let good = TorchCheckpoint::open(&path).unwrap();
+    let checked = good.verify().unwrap();
+    assert_eq!(checked, good.records.len(), "torch writes a CRC for every entry");
+    let head = good.tensors.iter().find(|t| t.name == "head.weight").unwrap();
+    let at = match &head.data {
+        convert::tensor::Bytes::Mapped { range, .. } => range.start + 1000,
+        other => panic!("head.weight should be mapped, is {other:?}"),
+    };
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[at] ^= 0x01;
+    let bad = TorchCheckpoint::from_map(Path::new("suspect.pth"), map_bytes(&bytes)).unwrap();
+    let err = bad.verify().err().expect("the CRC check must fail");
+    assert_eq!(err.kind, ErrorKind::Corrupt);
+    assert_eq!(err.tensor.as_deref(), Some("head.weight"));
+    assert!(err.to_string().starts_with("suspect.pth: tensor 'head.weight': zip entry"), "{err}");
 }

@@ -31,12 +31,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error {
-            kind,
-            path: None,
-            tensor: None,
-            message: message.into(),
-        }
+        Error { kind, path: None, tensor: None, message: message.into() }
     }
     pub fn corrupt(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Corrupt, message)

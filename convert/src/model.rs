@@ -31,31 +31,22 @@ pub struct Model {
 impl Model {
     /// Open any supported checkpoint; reads only headers and metadata, never tensor data.
     pub fn open(path: &Path) -> Result<Model> {
-        let ckpt = TorchCheckpoint::open(path)?;
+        Model::from_torch(TorchCheckpoint::open(path)?)
+    }
+
+    pub fn from_torch(ckpt: TorchCheckpoint) -> Result<Model> {
         let source = match ckpt.container {
             Container::Zip { prefix } => Source::TorchZip { prefix },
             Container::Legacy => Source::TorchLegacy,
         };
-        Model::new(path, source, ckpt.file_size, ckpt.tensors)
+        Model::new(&ckpt.path, source, ckpt.file_size, ckpt.tensors)
     }
 
     /// Detect the architecture of a list of named tensors and check them against its table.
     pub fn new(path: &Path, source: Source, file_size: u64, tensors: Vec<Tensor>) -> Result<Model> {
         let (version, hparams) = arch::detect(&tensors).at(path)?;
-        let index = tensors
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.name.clone(), i))
-            .collect();
-        Ok(Model {
-            path: path.to_path_buf(),
-            source,
-            file_size,
-            version,
-            hparams,
-            tensors,
-            index,
-        })
+        let index = tensors.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
+        Ok(Model { path: path.to_path_buf(), source, file_size, version, hparams, tensors, index })
     }
 
     pub fn get(&self, name: &str) -> Option<&Tensor> {

@@ -3,6 +3,7 @@
 use super::out;
 use anyhow::Result;
 use convert::tensor::Bytes;
+use convert::torch::TorchCheckpoint;
 use convert::Model;
 use serde_json::json;
 use std::fmt::Write;
@@ -15,6 +16,9 @@ pub struct Args {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also read all tensor data and check it against the zip's CRC-32 checksums.
+    #[arg(long)]
+    pub verify: bool,
     /// List the file's tensors as stored, without recognising an RWKV model in them.
     #[arg(long)]
     pub raw: bool,
@@ -24,11 +28,21 @@ pub fn run(args: Args) -> Result<()> {
     if args.raw {
         return run_raw(&args);
     }
-    let model = Model::open(&args.file)?;
+    let ckpt = TorchCheckpoint::open(&args.file)?;
+    let verified = if args.verify { Some(ckpt.verify()?) } else { None };
+    let model = Model::from_torch(ckpt)?;
     if args.json {
-        out(&(serde_json::to_string_pretty(&to_json(&model))? + "\n"));
+        let mut value = to_json(&model);
+        if let Some(n) = verified {
+            value["crc32_verified_entries"] = json!(n);
+        }
+        out(&(serde_json::to_string_pretty(&value)? + "\n"));
     } else {
-        out(&table(&model));
+        let mut text = table(&model);
+        if let Some(n) = verified {
+            text += &format!("\ncrc32       {n} zip entries verified\n");
+        }
+        out(&text);
     }
     Ok(())
 }
@@ -78,17 +92,8 @@ fn table(m: &Model) -> String {
         convert::model::Source::TorchZip { prefix } => format!("torch zip, folder '{prefix}'"),
         convert::model::Source::TorchLegacy => "torch legacy (pre-1.6) stream".to_string(),
     };
-    let _ = writeln!(
-        s,
-        "file        {} ({}, {source})",
-        m.path.display(),
-        human_bytes(m.file_size)
-    );
-    let variant = if h.deep_embed.is_some() {
-        " (DeepEmbed)"
-    } else {
-        ""
-    };
+    let _ = writeln!(s, "file        {} ({}, {source})", m.path.display(), human_bytes(m.file_size));
+    let variant = if h.deep_embed.is_some() { " (DeepEmbed)" } else { "" };
     let _ = writeln!(s, "version     {}{variant}", m.version);
     let mut shape = format!(
         "layers {}, embd {}, vocab {}, att {}, ffn {}",
@@ -112,51 +117,27 @@ fn table(m: &Model) -> String {
         let _ = writeln!(s, "lora ranks  {}", ranks.join(", "));
     }
     if let Some(de) = h.deep_embed {
-        let _ = writeln!(
-            s,
-            "deepembed   table {} per token, rank {}",
-            de.table_dim, de.rank
-        );
+        let _ = writeln!(s, "deepembed   table {} per token, rank {}", de.table_dim, de.rank);
     }
-    let _ = writeln!(
-        s,
-        "params      {} ({:.2} M)",
-        m.n_params(),
-        m.n_params() as f64 / 1e6
-    );
-    let dtypes: Vec<String> = m
-        .dtype_summary()
-        .into_iter()
-        .map(|(d, (n, b))| format!("{d}: {n} tensors, {}", human_bytes(b)))
-        .collect();
+    let _ = writeln!(s, "params      {} ({:.2} M)", m.n_params(), m.n_params() as f64 / 1e6);
+    let dtypes: Vec<String> =
+        m.dtype_summary().into_iter().map(|(d, (n, b))| format!("{d}: {n} tensors, {}", human_bytes(b))).collect();
     let _ = writeln!(s, "dtypes      {}", dtypes.join("; "));
     s.push('\n');
     let width = m.tensors.iter().map(|t| t.name.len()).max().unwrap_or(4);
     let _ = writeln!(s, "{:<width$}  {:<5}  shape", "tensor", "dtype");
     for t in &m.tensors {
-        let _ = writeln!(
-            s,
-            "{:<width$}  {:<5}  {}",
-            t.name,
-            t.dtype.name(),
-            t.shape_string()
-        );
+        let _ = writeln!(s, "{:<width$}  {:<5}  {}", t.name, t.dtype.name(), t.shape_string());
     }
     s
 }
 
 fn run_raw(args: &Args) -> Result<()> {
-    let ckpt = convert::torch::TorchCheckpoint::open(&args.file)?;
+    let ckpt = TorchCheckpoint::open(&args.file)?;
     if args.json {
-        let tensors: Vec<serde_json::Value> = ckpt
-            .tensors
-            .iter()
-            .map(|t| json!({ "name": t.name, "dtype": t.dtype, "shape": t.shape }))
-            .collect();
-        out(
-            &(serde_json::to_string_pretty(&json!({ "file": ckpt.path, "tensors": tensors }))?
-                + "\n"),
-        );
+        let tensors: Vec<serde_json::Value> =
+            ckpt.tensors.iter().map(|t| json!({ "name": t.name, "dtype": t.dtype, "shape": t.shape })).collect();
+        out(&(serde_json::to_string_pretty(&json!({ "file": ckpt.path, "tensors": tensors }))? + "\n"));
     } else {
         let mut s = String::new();
         for t in &ckpt.tensors {

@@ -113,11 +113,7 @@ pub struct Spec {
 
 impl Spec {
     fn new(name: impl Into<String>, shape: Vec<usize>, presence: Presence) -> Spec {
-        Spec {
-            name: name.into(),
-            shape,
-            presence,
-        }
+        Spec { name: name.into(), shape, presence }
     }
 }
 
@@ -135,10 +131,7 @@ pub fn table(version: Version, hp: &HParams) -> Vec<Spec> {
             Version::V6 => v6::layer(hp, i),
             Version::V7 => v7::layer(hp, i),
         };
-        let mut common = vec![
-            ("ln1.weight", vec![c], Presence::Required),
-            ("ln1.bias", vec![c], Presence::Required),
-        ];
+        let mut common = vec![("ln1.weight", vec![c], Presence::Required), ("ln1.bias", vec![c], Presence::Required)];
         common.push(("ln2.weight", vec![c], Presence::Required));
         common.push(("ln2.bias", vec![c], Presence::Required));
         if i == 0 {
@@ -162,9 +155,7 @@ pub struct Lookup<'a> {
 
 impl<'a> Lookup<'a> {
     pub fn new(tensors: &'a [Tensor]) -> Self {
-        Lookup {
-            by_name: tensors.iter().map(|t| (t.name.as_str(), t)).collect(),
-        }
+        Lookup { by_name: tensors.iter().map(|t| (t.name.as_str(), t)).collect() }
     }
     pub fn has(&self, name: &str) -> bool {
         self.by_name.contains_key(name)
@@ -177,11 +168,7 @@ impl<'a> Lookup<'a> {
         self.by_name
             .get(name)
             .map(|t| t.shape.clone())
-            .ok_or_else(|| {
-                Error::not_rwkv(format!(
-                    "tensor '{name}' is missing, so the {what} cannot be inferred"
-                ))
-            })
+            .ok_or_else(|| Error::not_rwkv(format!("tensor '{name}' is missing, so the {what} cannot be inferred")))
     }
     /// Dimension `axis` of a tensor of exactly `rank` dimensions.
     pub fn dim(&self, name: &str, rank: usize, axis: usize, what: &str) -> Result<usize> {
@@ -222,13 +209,7 @@ pub fn detect(tensors: &[Tensor]) -> Result<(Version, HParams)> {
 
 fn n_layer(look: &Lookup) -> usize {
     look.names()
-        .filter_map(|n| {
-            n.strip_prefix("blocks.")?
-                .split('.')
-                .next()?
-                .parse::<usize>()
-                .ok()
-        })
+        .filter_map(|n| n.strip_prefix("blocks.")?.split('.').next()?.parse::<usize>().ok())
         .map(|i| i + 1)
         .max()
         .unwrap_or(0)
@@ -260,22 +241,18 @@ fn detect_version(look: &Lookup) -> Result<Version> {
     }
     if any(&|n| n.contains(".att.ln_x.")) {
         // The whole key set decides, not file order (the package misdetects 1-layer 5.2 files).
-        if look
-            .shape("blocks.0.att.time_decay", "")
-            .is_ok_and(|s| s.len() == 2 && s[1] > 1)
-        {
+        if look.shape("blocks.0.att.time_decay", "").is_ok_and(|s| s.len() == 2 && s[1] > 1) {
             return Ok(Version::V5_2);
         }
-        return Ok(if any(&|n| n.ends_with(".att.gate.weight")) {
-            Version::V5_1
-        } else {
-            Version::V5_0
-        });
+        return Ok(if any(&|n| n.ends_with(".att.gate.weight")) { Version::V5_1 } else { Version::V5_0 });
     }
     if look.has("blocks.0.att.time_decay") && look.has("blocks.0.att.time_first") {
         return Ok(Version::V4);
     }
-    Err(not_rwkv_keys(look, "it has none of the tensors that mark a version (att.time_decay, att.time_maa_*, att.r_k, …)"))
+    Err(not_rwkv_keys(
+        look,
+        "it has none of the tensors that mark a version (att.time_decay, att.time_maa_*, att.r_k, …)",
+    ))
 }
 
 fn validate(version: Version, hp: &HParams, tensors: &[Tensor]) -> Result<()> {
@@ -287,11 +264,7 @@ fn validate(version: Version, hp: &HParams, tensors: &[Tensor]) -> Result<()> {
         .filter(|s| s.presence == Presence::Required && !present.contains(s.name.as_str()))
         .map(|s| s.name.as_str())
         .collect();
-    let unexpected: Vec<&str> = tensors
-        .iter()
-        .map(|t| t.name.as_str())
-        .filter(|n| !expected.contains_key(n))
-        .collect();
+    let unexpected: Vec<&str> = tensors.iter().map(|t| t.name.as_str()).filter(|n| !expected.contains_key(n)).collect();
     if !missing.is_empty() || !unexpected.is_empty() {
         let list = |v: &[&str]| {
             let mut s = v.iter().take(12).copied().collect::<Vec<_>>().join(", ");
@@ -302,18 +275,10 @@ fn validate(version: Version, hp: &HParams, tensors: &[Tensor]) -> Result<()> {
         };
         let mut why = Vec::new();
         if !unexpected.is_empty() {
-            why.push(format!(
-                "{} tensors that no {version} model has: {}",
-                unexpected.len(),
-                list(&unexpected)
-            ));
+            why.push(format!("{} tensors that no {version} model has: {}", unexpected.len(), list(&unexpected)));
         }
         if !missing.is_empty() {
-            why.push(format!(
-                "{} {version} tensors are missing: {}",
-                missing.len(),
-                list(&missing)
-            ));
+            why.push(format!("{} {version} tensors are missing: {}", missing.len(), list(&missing)));
         }
         return Err(Error::not_rwkv(format!(
             "not an RWKV-4..7 checkpoint: it looks like {version} (n_layer {}, n_embd {}) but {}",
@@ -332,10 +297,7 @@ fn validate(version: Version, hp: &HParams, tensors: &[Tensor]) -> Result<()> {
             ))
             .tensor(&t.name));
         }
-        if !matches!(
-            t.dtype,
-            crate::DType::F32 | crate::DType::F16 | crate::DType::BF16
-        ) {
+        if !matches!(t.dtype, crate::DType::F32 | crate::DType::F16 | crate::DType::BF16) {
             return Err(Error::unsupported(format!(
                 "dtype {} is not supported; RWKV weights are f32, f16 or bf16",
                 t.dtype

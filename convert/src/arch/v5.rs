@@ -14,11 +14,8 @@ pub fn infer(version: Version, look: &Lookup, hp: &mut HParams) -> Result<()> {
         hp.bonus_is_faaaa = look.has("blocks.0.att.time_faaaa");
         let h = look.dim("blocks.0.att.time_decay", 1, 0, "head count")?;
         if hp.dim_att % h != 0 {
-            return Err(Error::not_rwkv(format!(
-                "attention width {} is not a multiple of {h} heads",
-                hp.dim_att
-            ))
-            .tensor("blocks.0.att.time_decay"));
+            return Err(Error::not_rwkv(format!("attention width {} is not a multiple of {h} heads", hp.dim_att))
+                .tensor("blocks.0.att.time_decay"));
         }
         (h, hp.dim_att / h)
     };
@@ -40,15 +37,7 @@ pub fn layer(version: Version, hp: &HParams, _layer: usize) -> Vec<LayerSpec> {
         rows.push(("att.time_faaaa", vec![h, n], Required));
     } else {
         rows.push(("att.time_decay", vec![h], Required));
-        rows.push((
-            if hp.bonus_is_faaaa {
-                "att.time_faaaa"
-            } else {
-                "att.time_first"
-            },
-            vec![h],
-            Required,
-        ));
+        rows.push((if hp.bonus_is_faaaa { "att.time_faaaa" } else { "att.time_first" }, vec![h], Required));
     }
     if version != Version::V5_0 {
         rows.push(("att.time_mix_g", vec![1, 1, c], Required));

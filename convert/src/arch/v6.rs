@@ -12,14 +12,11 @@ pub fn infer(look: &Lookup, hp: &mut HParams) -> Result<()> {
     hp.head_size = Some(look.dim("blocks.0.att.time_faaaa", 2, 1, "head size")?);
     let w1 = look.dim("blocks.0.att.time_maa_w1", 2, 1, "token-shift LoRA rank")?;
     if w1 % 5 != 0 {
-        return Err(
-            Error::not_rwkv(format!("second dimension {w1} is not 5 × the LoRA rank"))
-                .tensor("blocks.0.att.time_maa_w1"),
-        );
+        return Err(Error::not_rwkv(format!("second dimension {w1} is not 5 × the LoRA rank"))
+            .tensor("blocks.0.att.time_maa_w1"));
     }
     hp.time_mix_extra_dim = Some(w1 / 5);
-    hp.time_decay_extra_dim =
-        Some(look.dim("blocks.0.att.time_decay_w1", 2, 1, "decay LoRA rank")?);
+    hp.time_decay_extra_dim = Some(look.dim("blocks.0.att.time_decay_w1", 2, 1, "decay LoRA rank")?);
     hp.has_time_state = look.has("blocks.0.att.time_state");
     Ok(())
 }

@@ -11,19 +11,10 @@ pub fn infer(look: &Lookup, hp: &mut HParams) -> Result<()> {
     hp.dim_att = look.dim("blocks.0.att.key.weight", 2, 0, "attention width")?;
     hp.dim_ffn = look.dim("blocks.0.ffn.key.weight", 2, 0, "FFN width")?;
     hp.decay_lora = Some(look.dim("blocks.0.att.w1", 2, 1, "decay LoRA rank")?);
-    hp.a_lora = Some(look.dim(
-        "blocks.0.att.a1",
-        2,
-        1,
-        "in-context learning rate LoRA rank",
-    )?);
+    hp.a_lora = Some(look.dim("blocks.0.att.a1", 2, 1, "in-context learning rate LoRA rank")?);
     hp.gate_lora = Some(look.dim("blocks.0.att.g1", 2, 1, "gate LoRA rank")?);
     // Released files drop layer 0's value-residual LoRA (it is never used); read it from layer 1.
-    let v1 = if look.has("blocks.1.att.v1") {
-        "blocks.1.att.v1"
-    } else {
-        "blocks.0.att.v1"
-    };
+    let v1 = if look.has("blocks.1.att.v1") { "blocks.1.att.v1" } else { "blocks.0.att.v1" };
     if hp.n_layer > 1 || look.has(v1) {
         hp.v_lora = Some(look.dim(v1, 2, 1, "value-residual LoRA rank")?);
     }
@@ -39,11 +30,7 @@ pub fn infer(look: &Lookup, hp: &mut HParams) -> Result<()> {
 pub fn layer(hp: &HParams, layer: usize) -> Vec<LayerSpec> {
     let (c, a, f, v) = (hp.n_embd, hp.dim_att, hp.dim_ffn, hp.vocab_size);
     let (h, n) = (hp.n_head.unwrap_or(0), hp.head_size.unwrap_or(0));
-    let (dw, da, dg) = (
-        hp.decay_lora.unwrap_or(0),
-        hp.a_lora.unwrap_or(0),
-        hp.gate_lora.unwrap_or(0),
-    );
+    let (dw, da, dg) = (hp.decay_lora.unwrap_or(0), hp.a_lora.unwrap_or(0), hp.gate_lora.unwrap_or(0));
     let dv = hp.v_lora.unwrap_or(0);
     let value_residual = if layer == 0 { Ignored } else { Required };
     let mut rows = vec![

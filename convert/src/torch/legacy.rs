@@ -25,15 +25,11 @@ fn next_pickle(map: &[u8], pos: &mut usize, what: &str) -> Result<pickle::Value>
 pub fn read(map: &Arc<Mmap>) -> Result<(Container, Vec<Tensor>)> {
     let mut pos = 0usize;
     if next_pickle(map, &mut pos, "magic")?.as_int() != Some(MAGIC) {
-        return Err(Error::corrupt(
-            "legacy torch file with a wrong magic number",
-        ));
+        return Err(Error::corrupt("legacy torch file with a wrong magic number"));
     }
     let proto = next_pickle(map, &mut pos, "protocol")?.as_int();
     if proto != Some(PROTOCOL_VERSION) {
-        return Err(Error::unsupported(format!(
-            "legacy torch protocol {proto:?}, expected 1001"
-        )));
+        return Err(Error::unsupported(format!("legacy torch protocol {proto:?}, expected 1001")));
     }
     let sys_info = next_pickle(map, &mut pos, "sys_info")?;
     let little = sys_info
@@ -41,16 +37,12 @@ pub fn read(map: &Arc<Mmap>) -> Result<(Container, Vec<Tensor>)> {
         .and_then(|d| d.iter().find(|(k, _)| k.as_str() == Some("little_endian")))
         .and_then(|(_, v)| v.as_int());
     if little != Some(1) {
-        return Err(Error::unsupported(
-            "legacy torch file is not little-endian (or says nothing about it)",
-        ));
+        return Err(Error::unsupported("legacy torch file is not little-endian (or says nothing about it)"));
     }
     let object = next_pickle(map, &mut pos, "main")?;
     let entries = state_dict_entries(&object)?;
     let keys = next_pickle(map, &mut pos, "storage keys")?;
-    let keys = keys
-        .as_list()
-        .ok_or_else(|| Error::corrupt("legacy storage key list is not a list"))?;
+    let keys = keys.as_list().ok_or_else(|| Error::corrupt("legacy storage key list is not a list"))?;
 
     // Element sizes are known only from the main pickle's persistent ids.
     let mut declared: HashMap<&str, (DType, u64)> = HashMap::new();
@@ -69,19 +61,12 @@ pub fn read(map: &Arc<Mmap>) -> Result<(Container, Vec<Tensor>)> {
     }
     let mut ranges: HashMap<String, std::ops::Range<usize>> = HashMap::new();
     for key in keys {
-        let key = key
-            .as_str()
-            .ok_or_else(|| Error::corrupt("legacy storage key is not a string"))?;
+        let key = key.as_str().ok_or_else(|| Error::corrupt("legacy storage key is not a string"))?;
         let &(dtype, numel) = declared.get(key).ok_or_else(|| {
-            Error::corrupt(format!(
-                "legacy storage '{key}' is not used by any tensor; its size is unknown"
-            ))
+            Error::corrupt(format!("legacy storage '{key}' is not used by any tensor; its size is unknown"))
         })?;
         let count_bytes = map.get(pos..pos + 8).ok_or_else(|| {
-            Error::corrupt(format!(
-                "file ends before storage '{key}' (truncated at byte {})",
-                map.len()
-            ))
+            Error::corrupt(format!("file ends before storage '{key}' (truncated at byte {})", map.len()))
         })?;
         let count = u64::from_le_bytes(count_bytes.try_into().expect("8 bytes"));
         if count != numel {
@@ -94,27 +79,16 @@ pub fn read(map: &Arc<Mmap>) -> Result<(Container, Vec<Tensor>)> {
             .ok()
             .and_then(|n| n.checked_mul(dtype.size()))
             .filter(|&len| pos.checked_add(len).is_some_and(|end| end <= map.len()))
-            .ok_or_else(|| {
-                Error::corrupt(format!(
-                    "storage '{key}' runs past the end of the file (truncated?)"
-                ))
-            })?;
+            .ok_or_else(|| Error::corrupt(format!("storage '{key}' runs past the end of the file (truncated?)")))?;
         ranges.insert(key.to_string(), pos..pos + len);
         pos += len;
     }
     let mut tensors = Vec::with_capacity(entries.len());
     for (name, t) in &entries {
         let range = ranges.get(&t.storage.key).ok_or_else(|| {
-            Error::corrupt(format!(
-                "storage '{}' is not in the file's key list",
-                t.storage.key
-            ))
-            .tensor(name)
+            Error::corrupt(format!("storage '{}' is not in the file's key list", t.storage.key)).tensor(name)
         })?;
-        let storage = StorageBytes {
-            map: map.clone(),
-            range: range.clone(),
-        };
+        let storage = StorageBytes { map: map.clone(), range: range.clone() };
         tensors.push(materialize(name, t, &storage)?);
     }
     Ok((Container::Legacy, tensors))

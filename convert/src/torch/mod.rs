@@ -30,6 +30,19 @@ pub struct TorchCheckpoint {
     pub container: Container,
     pub tensors: Vec<Tensor>,
     pub file_size: u64,
+    /// Zip entries with their stored CRC-32, for [`TorchCheckpoint::verify`] (empty for legacy files,
+    /// which carry no checksums).
+    pub records: Vec<Record>,
+    map: Arc<Mmap>,
+}
+
+/// A zip entry that the checkpoint uses, and the tensors that live in it.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub name: String,
+    pub range: Range<usize>,
+    pub crc32: u32,
+    pub tensors: Vec<String>,
 }
 
 /// Sniffed from the first bytes.
@@ -75,17 +88,39 @@ impl TorchCheckpoint {
         if map.is_empty() {
             return Err(Error::corrupt("the file is empty").at(path));
         }
-        let (container, tensors) = match sniff(&map) {
+        let (container, tensors, records) = match sniff(&map) {
             FileKind::TorchZip => zip::read(&map).at(path)?,
-            FileKind::TorchLegacy => legacy::read(&map).at(path)?,
+            FileKind::TorchLegacy => {
+                let (container, tensors) = legacy::read(&map).at(path)?;
+                (container, tensors, Vec::new())
+            }
             FileKind::Other => return Err(not_torch(&map).at(path)),
         };
-        Ok(TorchCheckpoint {
-            path: path.to_path_buf(),
-            container,
-            tensors,
-            file_size: map.len() as u64,
-        })
+        let file_size = map.len() as u64;
+        Ok(TorchCheckpoint { path: path.to_path_buf(), container, tensors, file_size, records, map })
+    }
+
+    /// Read every used zip entry and check it against its CRC-32 (reads all tensor data). torch
+    /// writes CRC 0 when checksums are switched off (`set_crc32_options(False)`); those are skipped.
+    /// Returns how many entries were checked.
+    pub fn verify(&self) -> Result<usize> {
+        let mut checked = 0;
+        for r in self.records.iter().filter(|r| r.crc32 != 0) {
+            let actual = crc32fast::hash(&self.map[r.range.clone()]);
+            if actual != r.crc32 {
+                let mut e = Error::corrupt(format!(
+                    "zip entry '{}' fails its CRC-32 check (stored {:08x}, computed {actual:08x}): the file is corrupted",
+                    r.name, r.crc32
+                ))
+                .at(&self.path);
+                if let Some(t) = r.tensors.first() {
+                    e = e.tensor(t);
+                }
+                return Err(e);
+            }
+            checked += 1;
+        }
+        Ok(checked)
     }
 }
 
@@ -111,35 +146,25 @@ pub struct StorageBytes {
 /// The top-level object of a state-dict pickle: `name → tensor`, in file order.
 pub fn state_dict_entries(value: &Value) -> Result<Vec<(String, Rc<TensorRef>)>> {
     let items = value.as_dict().ok_or_else(|| {
-        Error::unsupported(
-            "the pickled object is not a dict of tensors (a state dict); nothing to read",
-        )
+        Error::unsupported("the pickled object is not a dict of tensors (a state dict); nothing to read")
     })?;
     let mut out = Vec::with_capacity(items.len());
     let mut seen = HashSet::new();
     let mut not_tensors = Vec::new();
     for (k, v) in items {
-        let name = k.as_str().ok_or_else(|| {
-            Error::unsupported(format!("state dict key {} is not a string", k.describe()))
-        })?;
+        let name =
+            k.as_str().ok_or_else(|| Error::unsupported(format!("state dict key {} is not a string", k.describe())))?;
         match v {
             Value::Tensor(t) => {
                 if !seen.insert(name.to_string()) {
-                    return Err(
-                        Error::corrupt("the state dict names this tensor twice").tensor(name)
-                    );
+                    return Err(Error::corrupt("the state dict names this tensor twice").tensor(name));
                 }
                 out.push((name.to_string(), t.clone()));
             }
             other => not_tensors.push(format!("'{name}' ({})", other.describe())),
         }
     }
-    if items.iter().any(|(k, _)| {
-        matches!(
-            k.as_str(),
-            Some("_strategy" | "_rescale_layer" | "_version")
-        )
-    }) {
+    if items.iter().any(|(k, _)| matches!(k.as_str(), Some("_strategy" | "_rescale_layer" | "_version"))) {
         return Err(Error::unsupported(
             "this is a ChatRWKV pre-converted file (it has _strategy/_version entries): its weights are \
              transposed, rescaled or int8; use the raw release checkpoint instead",
@@ -160,30 +185,20 @@ pub fn materialize(name: &str, t: &TensorRef, storage: &StorageBytes) -> Result<
     let dtype = t.storage.dtype;
     let es = dtype.size();
     let err = |msg: String| Error::corrupt(msg).tensor(name);
-    let numel = t
-        .shape
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .ok_or_else(|| err("shape overflows".into()))?;
+    let numel =
+        t.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| err("shape overflows".into()))?;
     let storage_numel = storage.range.len() / es;
     let offset = usize::try_from(t.offset).map_err(|_| err("storage offset overflows".into()))?;
     let shape = t.shape.clone();
     if numel == 0 {
-        return Ok(Tensor {
-            name: name.to_string(),
-            dtype,
-            shape,
-            data: Bytes::Owned(Arc::from(Vec::new())),
-        });
+        return Ok(Tensor { name: name.to_string(), dtype, shape, data: Bytes::Owned(Arc::from(Vec::new())) });
     }
     // Last element touched: offset + Σ (size_i − 1)·stride_i, all checked.
     let last = t
         .shape
         .iter()
         .zip(&t.stride)
-        .try_fold(offset, |a, (&d, &s)| {
-            (d - 1).checked_mul(s).and_then(|x| a.checked_add(x))
-        })
+        .try_fold(offset, |a, (&d, &s)| (d - 1).checked_mul(s).and_then(|x| a.checked_add(x)))
         .ok_or_else(|| err("strides overflow".into()))?;
     if last >= storage_numel {
         return Err(err(format!(
@@ -199,22 +214,14 @@ pub fn materialize(name: &str, t: &TensorRef, storage: &StorageBytes) -> Result<
             name: name.to_string(),
             dtype,
             shape,
-            data: Bytes::Mapped {
-                map: storage.map.clone(),
-                range,
-            },
+            data: Bytes::Mapped { map: storage.map.clone(), range },
         });
     }
     // Gather a strided view element by element (rare: never seen in RWKV files).
     let mut out = Vec::with_capacity(numel * es);
     let mut index = vec![0usize; shape.len()];
     for _ in 0..numel {
-        let elem = offset
-            + index
-                .iter()
-                .zip(&t.stride)
-                .map(|(i, s)| i * s)
-                .sum::<usize>();
+        let elem = offset + index.iter().zip(&t.stride).map(|(i, s)| i * s).sum::<usize>();
         let at = base + elem * es;
         out.extend_from_slice(&storage.map[at..at + es]);
         for d in (0..shape.len()).rev() {
@@ -225,12 +232,7 @@ pub fn materialize(name: &str, t: &TensorRef, storage: &StorageBytes) -> Result<
             index[d] = 0;
         }
     }
-    Ok(Tensor {
-        name: name.to_string(),
-        dtype,
-        shape,
-        data: Bytes::Owned(Arc::from(out)),
-    })
+    Ok(Tensor { name: name.to_string(), dtype, shape, data: Bytes::Owned(Arc::from(out)) })
 }
 
 fn is_contiguous(shape: &[usize], stride: &[usize]) -> bool {

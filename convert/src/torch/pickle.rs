@@ -144,9 +144,7 @@ impl Value {
 fn seq(items: Vec<Value>) -> Result<Rc<Seq>> {
     let depth = 1 + items.iter().map(Value::depth).max().unwrap_or(0);
     if depth > MAX_DEPTH {
-        return Err(Error::refused(format!(
-            "pickle nests deeper than {MAX_DEPTH} levels"
-        )));
+        return Err(Error::refused(format!("pickle nests deeper than {MAX_DEPTH} levels")));
     }
     Ok(Rc::new(Seq { items, depth }))
 }
@@ -168,13 +166,7 @@ struct Machine<'a> {
 
 /// Run the pickle at the start of `data`.
 pub fn parse(data: &[u8]) -> Result<Parsed> {
-    let mut m = Machine {
-        data,
-        pos: 0,
-        stack: Vec::new(),
-        marks: Vec::new(),
-        memo: HashMap::new(),
-    };
+    let mut m = Machine { data, pos: 0, stack: Vec::new(), marks: Vec::new(), memo: HashMap::new() };
     let value = m.run()?;
     Ok(Parsed { value, len: m.pos })
 }
@@ -192,10 +184,7 @@ impl<'a> Machine<'a> {
                 self.pos = end;
                 Ok(s)
             }
-            None => Err(self.err_at(
-                self.pos,
-                format!("needs {n} more bytes but the data ends (truncated?)"),
-            )),
+            None => Err(self.err_at(self.pos, format!("needs {n} more bytes but the data ends (truncated?)"))),
         }
     }
     fn u8(&mut self) -> Result<u8> {
@@ -220,8 +209,7 @@ impl<'a> Machine<'a> {
             .take(256)
             .position(|&b| b == b'\n')
             .ok_or_else(|| self.err_at(self.pos, "unterminated or over-long GLOBAL name"))?;
-        let s = std::str::from_utf8(&rest[..n])
-            .map_err(|_| self.err_at(self.pos, "GLOBAL name is not UTF-8"))?;
+        let s = std::str::from_utf8(&rest[..n]).map_err(|_| self.err_at(self.pos, "GLOBAL name is not UTF-8"))?;
         self.pos += n + 1;
         Ok(s)
     }
@@ -235,9 +223,7 @@ impl<'a> Machine<'a> {
 
     fn push(&mut self, v: Value) -> Result<()> {
         if self.stack.len() >= MAX_STACK {
-            return Err(Error::refused(format!(
-                "pickle stack grows past {MAX_STACK} items"
-            )));
+            return Err(Error::refused(format!("pickle stack grows past {MAX_STACK} items")));
         }
         self.stack.push(v);
         Ok(())
@@ -257,28 +243,20 @@ impl<'a> Machine<'a> {
         Ok(self.stack.last_mut().expect("checked above"))
     }
     fn pop_mark(&mut self, at: usize) -> Result<Vec<Value>> {
-        let mark = self
-            .marks
-            .pop()
-            .ok_or_else(|| self.err_at(at, "no MARK on the stack"))?;
+        let mark = self.marks.pop().ok_or_else(|| self.err_at(at, "no MARK on the stack"))?;
         Ok(self.stack.split_off(mark))
     }
     fn memo_put(&mut self, at: usize, idx: u32) -> Result<()> {
         if self.memo.len() >= MAX_MEMO && !self.memo.contains_key(&idx) {
-            return Err(Error::refused(format!(
-                "pickle memo grows past {MAX_MEMO} entries"
-            )));
+            return Err(Error::refused(format!("pickle memo grows past {MAX_MEMO} entries")));
         }
         let v = self.top(at)?.clone();
         self.memo.insert(idx, v);
         Ok(())
     }
     fn memo_get(&mut self, at: usize, idx: u32) -> Result<()> {
-        let v = self
-            .memo
-            .get(&idx)
-            .cloned()
-            .ok_or_else(|| self.err_at(at, format!("memo key {idx} is not defined")))?;
+        let v =
+            self.memo.get(&idx).cloned().ok_or_else(|| self.err_at(at, format!("memo key {idx} is not defined")))?;
         self.push(v)
     }
     fn global(&mut self, at: usize, module: &str, name: &str) -> Result<()> {
@@ -511,17 +489,10 @@ impl<'a> Machine<'a> {
             Value::Global(Global::Storage(d)) => d,
             _ => return Err(bad("does not name a torch storage type")),
         };
-        let key = items[2]
-            .as_str()
-            .ok_or_else(|| bad("has a non-string key"))?
-            .to_string();
-        items[3]
-            .as_str()
-            .ok_or_else(|| bad("has a non-string location"))?;
-        let numel = items[4]
-            .as_int()
-            .and_then(|n| u64::try_from(n).ok())
-            .ok_or_else(|| bad("has a bad element count"))?;
+        let key = items[2].as_str().ok_or_else(|| bad("has a non-string key"))?.to_string();
+        items[3].as_str().ok_or_else(|| bad("has a non-string location"))?;
+        let numel =
+            items[4].as_int().and_then(|n| u64::try_from(n).ok()).ok_or_else(|| bad("has a bad element count"))?;
         if items.len() == 6 && !matches!(items[5], Value::None) {
             return Err(Error::unsupported(format!(
                 "pickle byte {at}: storage '{key}' is a view of another storage (legacy view metadata)"
@@ -534,30 +505,19 @@ impl<'a> Machine<'a> {
         let g = match func {
             Value::Global(g) => *g,
             other => {
-                return Err(Error::refused(format!(
-                    "pickle byte {at}: REDUCE on a {}",
-                    other.type_name()
-                )));
+                return Err(Error::refused(format!("pickle byte {at}: REDUCE on a {}", other.type_name())));
             }
         };
         let args = match args {
             Value::Tuple(t) => &t.items[..],
             _ => return Err(self.err_at(at, "REDUCE arguments are not a tuple")),
         };
-        let bad =
-            |what: &str| Error::refused(format!("pickle byte {at}: {g:?} called with {what}"));
+        let bad = |what: &str| Error::refused(format!("pickle byte {at}: {g:?} called with {what}"));
         match g {
-            Global::OrderedDict if args.is_empty() => Ok(Value::Dict(Rc::new(Dict {
-                items: Vec::new(),
-                depth: 1,
-            }))),
+            Global::OrderedDict if args.is_empty() => Ok(Value::Dict(Rc::new(Dict { items: Vec::new(), depth: 1 }))),
             Global::RebuildTensorV2 | Global::RebuildTensor => {
                 let n = args.len();
-                let ok_arity = if g == Global::RebuildTensor {
-                    n == 4
-                } else {
-                    n == 6 || n == 7
-                };
+                let ok_arity = if g == Global::RebuildTensor { n == 4 } else { n == 6 || n == 7 };
                 if !ok_arity {
                     return Err(bad(&format!("{n} arguments")));
                 }
@@ -568,17 +528,10 @@ impl<'a> Machine<'a> {
                 }
                 let storage = match &args[0] {
                     Value::Storage(s) => (**s).clone(),
-                    other => {
-                        return Err(bad(&format!(
-                            "a {} instead of a storage",
-                            other.type_name()
-                        )))
-                    }
+                    other => return Err(bad(&format!("a {} instead of a storage", other.type_name()))),
                 };
-                let offset = args[1]
-                    .as_int()
-                    .and_then(|i| u64::try_from(i).ok())
-                    .ok_or_else(|| bad("a bad storage offset"))?;
+                let offset =
+                    args[1].as_int().and_then(|i| u64::try_from(i).ok()).ok_or_else(|| bad("a bad storage offset"))?;
                 let dims = |v: &Value, what: &str| -> Result<Vec<usize>> {
                     v.as_list()
                         .ok_or_else(|| bad(&format!("a {what} that is not a tuple")))?
@@ -595,25 +548,15 @@ impl<'a> Machine<'a> {
                 if shape.len() != stride.len() {
                     return Err(bad("size and stride of different lengths"));
                 }
-                Ok(Value::Tensor(Rc::new(TensorRef {
-                    storage,
-                    offset,
-                    shape,
-                    stride,
-                })))
+                Ok(Value::Tensor(Rc::new(TensorRef { storage, offset, shape, stride })))
             }
             Global::RebuildParameter | Global::RebuildParameterWithState => {
                 let n = if g == Global::RebuildParameter { 3 } else { 4 };
                 if args.len() != n {
                     return Err(bad(&format!("{} arguments", args.len())));
                 }
-                if n == 4
-                    && !(matches!(args[3], Value::None)
-                        || args[3].as_dict().is_some_and(|d| d.is_empty()))
-                {
-                    return Err(Error::unsupported(format!(
-                        "pickle byte {at}: parameter carries extra state"
-                    )));
+                if n == 4 && !(matches!(args[3], Value::None) || args[3].as_dict().is_some_and(|d| d.is_empty())) {
+                    return Err(Error::unsupported(format!("pickle byte {at}: parameter carries extra state")));
                 }
                 match &args[0] {
                     Value::Tensor(_) => Ok(args[0].clone()),
@@ -654,17 +597,12 @@ mod tests {
     #[test]
     fn reads_ints_lists_and_dicts() {
         // {'a': [1, -2, 70000], 'b': True} with LONG1 and BININT
-        let p = b"\x80\x02}q\x00(X\x01\x00\x00\x00a]q\x01(K\x01J\xfe\xff\xff\xff\x8a\x03p\x11\x01eX\x01\x00\x00\x00b\x88u.";
+        let p =
+            b"\x80\x02}q\x00(X\x01\x00\x00\x00a]q\x01(K\x01J\xfe\xff\xff\xff\x8a\x03p\x11\x01eX\x01\x00\x00\x00b\x88u.";
         let v = parse(p).unwrap().value;
         let d = v.as_dict().unwrap();
         assert_eq!(d[0].0.as_str(), Some("a"));
-        let l: Vec<i128> = d[0]
-            .1
-            .as_list()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_int().unwrap())
-            .collect();
+        let l: Vec<i128> = d[0].1.as_list().unwrap().iter().map(|x| x.as_int().unwrap()).collect();
         assert_eq!(l, vec![1, -2, 70000]);
         assert_eq!(d[1].1.as_int(), Some(1));
     }

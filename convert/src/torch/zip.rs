@@ -2,7 +2,7 @@
 //! each storage is a plain byte range of the mapped file. Sizes come from the central directory:
 //! torch's local headers carry zeros (flag bit 3).
 
-use super::{materialize, pickle, state_dict_entries, Container, StorageBytes};
+use super::{materialize, pickle, state_dict_entries, Container, Record, StorageBytes};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 use memmap2::Mmap;
@@ -14,21 +14,21 @@ use zip::CompressionMethod;
 struct Entry {
     range: std::ops::Range<usize>,
     stored: bool,
+    crc32: u32,
 }
 
 fn entries(map: &Arc<Mmap>) -> Result<HashMap<String, Entry>> {
-    let zip_err =
-        |e: zip::result::ZipError| Error::corrupt(format!("not a readable zip archive: {e}"));
+    let zip_err = |e: zip::result::ZipError| Error::corrupt(format!("not a readable zip archive: {e}"));
     let mut archive = zip::ZipArchive::new(Cursor::new(&map[..])).map_err(zip_err)?;
     let mut out = HashMap::with_capacity(archive.len());
     for i in 0..archive.len() {
         let file = archive.by_index_raw(i).map_err(zip_err)?;
         let name = file.name().map_err(zip_err)?.into_owned();
-        let start = file
-            .data_start()
-            .ok_or_else(|| Error::corrupt(format!("zip entry '{name}' has no data offset")))?;
+        let start =
+            file.data_start().ok_or_else(|| Error::corrupt(format!("zip entry '{name}' has no data offset")))?;
         let size = file.compressed_size();
         let stored = file.compression() == CompressionMethod::Stored && size == file.size();
+        let crc32 = file.crc32();
         let range = usize::try_from(start)
             .ok()
             .zip(usize::try_from(size).ok())
@@ -40,48 +40,32 @@ fn entries(map: &Arc<Mmap>) -> Result<HashMap<String, Entry>> {
                     map.len()
                 ))
             })?;
-        out.insert(name, Entry { range, stored });
+        out.insert(name, Entry { range, stored, crc32 });
     }
     Ok(out)
 }
 
-pub fn read(map: &Arc<Mmap>) -> Result<(Container, Vec<Tensor>)> {
+pub fn read(map: &Arc<Mmap>) -> Result<(Container, Vec<Tensor>, Vec<Record>)> {
     let entries = entries(map)?;
-    let mut pkls: Vec<&String> = entries
-        .keys()
-        .filter(|n| n.ends_with("/data.pkl") || *n == "data.pkl")
-        .collect();
+    let mut pkls: Vec<&String> = entries.keys().filter(|n| n.ends_with("/data.pkl") || *n == "data.pkl").collect();
     pkls.sort();
     let pkl_name = match pkls.as_slice() {
         [one] => (*one).clone(),
-        [] => {
-            return Err(Error::corrupt(
-                "zip archive has no data.pkl entry: not a torch checkpoint",
-            ))
-        }
+        [] => return Err(Error::corrupt("zip archive has no data.pkl entry: not a torch checkpoint")),
         many => {
             let names: Vec<&str> = many.iter().map(|s| s.as_str()).collect();
-            return Err(Error::unsupported(format!(
-                "zip archive has several data.pkl entries: {}",
-                names.join(", ")
-            )));
+            return Err(Error::unsupported(format!("zip archive has several data.pkl entries: {}", names.join(", "))));
         }
     };
     let prefix = pkl_name.strip_suffix("data.pkl").unwrap_or("").to_string();
     if entries.contains_key(&format!("{prefix}constants.pkl"))
-        || entries
-            .keys()
-            .any(|n| n.starts_with(&format!("{prefix}code/")))
+        || entries.keys().any(|n| n.starts_with(&format!("{prefix}code/")))
     {
-        return Err(Error::unsupported(
-            "this is a TorchScript archive (torch.jit.save), not a torch.save checkpoint",
-        ));
+        return Err(Error::unsupported("this is a TorchScript archive (torch.jit.save), not a torch.save checkpoint"));
     }
     if let Some(bo) = entries.get(&format!("{prefix}byteorder")) {
         if &map[bo.range.clone()] != b"little" {
-            return Err(Error::unsupported(
-                "checkpoint was saved big-endian; only little-endian files are supported",
-            ));
+            return Err(Error::unsupported("checkpoint was saved big-endian; only little-endian files are supported"));
         }
     }
     let pkl = &entries[&pkl_name];
@@ -95,19 +79,14 @@ pub fn read(map: &Arc<Mmap>) -> Result<(Container, Vec<Tensor>)> {
         e
     })?;
     let mut tensors = Vec::new();
+    let mut records: Vec<Record> = Vec::new();
     for (name, t) in state_dict_entries(&parsed.value)? {
         let record = format!("{prefix}data/{}", t.storage.key);
         let entry = entries.get(&record).ok_or_else(|| {
-            Error::corrupt(format!(
-                "its storage record '{record}' is missing from the archive"
-            ))
-            .tensor(&name)
+            Error::corrupt(format!("its storage record '{record}' is missing from the archive")).tensor(&name)
         })?;
         if !entry.stored {
-            return Err(
-                Error::unsupported(format!("storage record '{record}' is compressed"))
-                    .tensor(&name),
-            );
+            return Err(Error::unsupported(format!("storage record '{record}' is compressed")).tensor(&name));
         }
         let want = t.storage.numel.checked_mul(t.storage.dtype.size() as u64);
         if want != Some(entry.range.len() as u64) {
@@ -119,12 +98,19 @@ pub fn read(map: &Arc<Mmap>) -> Result<(Container, Vec<Tensor>)> {
             ))
             .tensor(&name));
         }
-        let storage = StorageBytes {
-            map: map.clone(),
-            range: entry.range.clone(),
-        };
+        let storage = StorageBytes { map: map.clone(), range: entry.range.clone() };
         tensors.push(materialize(&name, &t, &storage)?);
+        match records.iter_mut().find(|r| r.name == record) {
+            Some(r) => r.tensors.push(name),
+            None => records.push(Record {
+                name: record,
+                range: entry.range.clone(),
+                crc32: entry.crc32,
+                tensors: vec![name],
+            }),
+        }
     }
+    records.push(Record { name: pkl_name, range: pkl.range.clone(), crc32: pkl.crc32, tensors: Vec::new() });
     let prefix = prefix.trim_end_matches('/').to_string();
-    Ok((Container::Zip { prefix }, tensors))
+    Ok((Container::Zip { prefix }, tensors, records))
 }
