@@ -1,1 +1,125 @@
-//! The reference engine (issue 3).
+//! The reference engine: RWKV-4..7 in f32 on ndarray, as the official `rwkv` package computes
+//! them in `cpu fp32`. One file per version; WKV kernels in [`wkv`] (plain and fast).
+
+pub mod linear;
+pub mod ops;
+pub mod state;
+pub mod v4;
+pub mod v5;
+pub mod v6;
+pub mod v7;
+pub mod weights;
+pub mod wkv;
+
+use convert::arch::Version;
+use convert::{DType, Model, Result};
+use ndarray::{Array2, ArrayView2};
+pub use state::State;
+use weights::Weights;
+
+/// Which WKV kernel a model runs: the plain one written for reading, or the fast one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    Plain,
+    Fast,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Apply `blocks.0.ln0` to the embedding in pure f32. By default v4–v6 round it to the file's
+    /// dtype as the official package does (it folds ln0 into the table before widening).
+    pub pure_f32_ln0: bool,
+}
+
+impl Options {
+    fn ln0_rounding(&self, w: &Weights) -> Result<Option<DType>> {
+        if self.pure_f32_ln0 {
+            return Ok(None);
+        }
+        let emb = w.tensor("emb.weight")?.dtype;
+        // torch only runs the LayerNorm in the file's dtype when ln0 has that dtype too.
+        Ok((w.tensor("blocks.0.ln0.weight")?.dtype == emb).then_some(emb))
+    }
+}
+
+/// A loaded model of any version.
+pub enum Engine {
+    V4(v4::RwkvV4),
+    V5(v5::RwkvV5),
+    V6(v6::RwkvV6),
+    V7(v7::RwkvV7),
+}
+
+impl Engine {
+    pub fn load(model: &Model, options: &Options) -> Result<Engine> {
+        Ok(match model.version {
+            Version::V4 => Engine::V4(v4::RwkvV4::load(model, options)?),
+            Version::V5_0 | Version::V5_1 | Version::V5_2 => Engine::V5(v5::RwkvV5::load(model, options)?),
+            Version::V6 => Engine::V6(v6::RwkvV6::load(model, options)?),
+            Version::V7 => Engine::V7(v7::RwkvV7::load(model)?),
+        })
+    }
+
+    pub fn new_state(&self) -> State {
+        match self {
+            Engine::V4(m) => m.new_state(),
+            Engine::V5(m) => m.new_state(),
+            Engine::V6(m) => m.new_state(),
+            Engine::V7(m) => m.new_state(),
+        }
+    }
+
+    /// Run `tokens` from `state` (moving it past them) and return the final hidden state of every
+    /// position, after `ln_out` [T, C]. One token runs as GEMVs, several as GEMMs.
+    pub fn hidden(&self, tokens: &[u32], state: &mut State) -> Array2<f32> {
+        match self {
+            Engine::V4(m) => m.forward(tokens, state),
+            Engine::V5(m) => m.forward(tokens, state),
+            Engine::V6(m) => m.forward(tokens, state),
+            Engine::V7(m) => m.forward(tokens, state),
+        }
+    }
+
+    /// Logits for hidden rows: `h·headᵀ` [T, V].
+    pub fn head(&self, hidden: ArrayView2<f32>) -> Array2<f32> {
+        match self {
+            Engine::V4(m) => m.head.forward(hidden),
+            Engine::V5(m) => m.head.forward(hidden),
+            Engine::V6(m) => m.head.forward(hidden),
+            Engine::V7(m) => m.head.forward(hidden),
+        }
+    }
+
+    /// Sequence mode: all tokens at once; logits at every position.
+    pub fn logits_seq(&self, tokens: &[u32], state: &mut State) -> Array2<f32> {
+        self.head(self.hidden(tokens, state).view())
+    }
+
+    /// Token mode: one token at a time; logits at every position.
+    pub fn logits_tok(&self, tokens: &[u32], state: &mut State) -> Array2<f32> {
+        let mut out = Array2::zeros((tokens.len(), self.vocab()));
+        for (i, &t) in tokens.iter().enumerate() {
+            let l = self.head(self.hidden(&[t], state).view());
+            out.row_mut(i).assign(&l.row(0));
+        }
+        out
+    }
+
+    pub fn vocab(&self) -> usize {
+        match self {
+            Engine::V4(m) => m.vocab(),
+            Engine::V5(m) => m.vocab(),
+            Engine::V6(m) => m.vocab(),
+            Engine::V7(m) => m.vocab(),
+        }
+    }
+
+    pub fn set_kernel(&mut self, kernel: Kernel) {
+        match self {
+            Engine::V4(m) => m.kernel = kernel,
+            Engine::V5(m) => m.kernel = kernel,
+            Engine::V6(m) => m.kernel = kernel,
+            Engine::V7(m) => m.kernel = kernel,
+        }
+    }
+}

@@ -6,8 +6,8 @@ Generates RWKV-7 checkpoints of growing size with torch (bench/make_v7_model.py:
 bf16, released layout), then runs `rwkv-convert inspect --json` on each: best wall time of 7 runs
 and the peak resident memory of the process (each run in a fresh child, ru_maxrss).
 
-    python3 bench/inspect.py                 # needs cargo and torch (golden/requirements.txt)
-    BENCH_DIR=/big/disk python3 bench/inspect.py
+    python3 bench/inspect_bench.py                 # needs cargo and torch (golden/requirements.txt)
+    BENCH_DIR=/big/disk python3 bench/inspect_bench.py
 """
 import json
 import os

@@ -1,0 +1,95 @@
+//! `y = x·Wᵀ` for a weight stored as torch stores it, `[out, in]`. One token is a GEMV split over
+//! output rows; T tokens are a GEMM (matrixmultiply), split over output columns across threads.
+
+use ndarray::parallel::prelude::*;
+use ndarray::{linalg::general_mat_mul, Array2, ArrayView2, Axis};
+use rayon::prelude::*;
+
+pub struct Linear {
+    /// `[out, in]`, row-major.
+    pub w: Array2<f32>,
+}
+
+impl Linear {
+    pub fn new(w: Array2<f32>) -> Linear {
+        Linear { w: w.as_standard_layout().into_owned() }
+    }
+    pub fn out_dim(&self) -> usize {
+        self.w.nrows()
+    }
+    pub fn in_dim(&self) -> usize {
+        self.w.ncols()
+    }
+
+    /// `x` [T, in] → [T, out].
+    pub fn forward(&self, x: ArrayView2<f32>) -> Array2<f32> {
+        let mut out = Array2::zeros((x.nrows(), self.out_dim()));
+        if x.nrows() == 1 {
+            self.gemv(x.row(0).as_slice().expect("contiguous row"), out.as_slice_mut().expect("contiguous"));
+        } else {
+            self.gemm(x, &mut out);
+        }
+        out
+    }
+
+    fn gemv(&self, x: &[f32], out: &mut [f32]) {
+        const ROWS: usize = 32;
+        let w = self.w.as_slice().expect("standard layout");
+        let k = self.in_dim();
+        out.par_chunks_mut(ROWS).enumerate().for_each(|(c, o)| {
+            for (r, o) in o.iter_mut().enumerate() {
+                let row = c * ROWS + r;
+                *o = dot(&w[row * k..(row + 1) * k], x);
+            }
+        });
+    }
+
+    fn gemm(&self, x: ArrayView2<f32>, out: &mut Array2<f32>) {
+        let threads = rayon::current_num_threads().max(1);
+        let chunk = self.out_dim().div_ceil(threads * 2).next_multiple_of(16).max(16);
+        self.w
+            .axis_chunks_iter(Axis(0), chunk)
+            .into_par_iter()
+            .zip(out.axis_chunks_iter_mut(Axis(1), chunk).into_par_iter())
+            .for_each(|(w, mut o)| general_mat_mul(1.0, &x, &w.t(), 0.0, &mut o));
+    }
+}
+
+/// Dot product with 16 independent partial sums, so the compiler can vectorise it.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..16 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gemv_and_gemm_agree_with_a_plain_product() {
+        let (n, k, t) = (37, 53, 5);
+        let w = Array2::from_shape_fn((n, k), |(i, j)| ((i * 31 + j * 7) % 13) as f32 / 13.0 - 0.5);
+        let x = Array2::from_shape_fn((t, k), |(i, j)| ((i * 17 + j * 3) % 11) as f32 / 11.0 - 0.5);
+        let lin = Linear::new(w.clone());
+        let all = lin.forward(x.view());
+        for ti in 0..t {
+            let one = lin.forward(x.slice(ndarray::s![ti..ti + 1, ..]));
+            for o in 0..n {
+                let plain: f64 = (0..k).map(|j| w[[o, j]] as f64 * x[[ti, j]] as f64).sum();
+                assert!((all[[ti, o]] as f64 - plain).abs() < 1e-5);
+                assert!((one[[0, o]] as f64 - plain).abs() < 1e-5);
+            }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Recurrent state: a flat list of f32 tensors in the official package's order (v4: five per
+//! layer; v5–v7: three per layer), so it can be compared with and exchanged as a file.
+
+use convert::{Error, Result};
+use ndarray::ArrayD;
+use safetensors::{tensor::TensorView, Dtype, SafeTensors};
+use std::collections::HashMap;
+use std::path::Path;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct State {
+    pub tensors: Vec<ArrayD<f32>>,
+}
+
+impl State {
+    pub fn zeros(shapes: &[Vec<usize>]) -> State {
+        State { tensors: shapes.iter().map(|s| ArrayD::zeros(s.clone())).collect() }
+    }
+    /// The slice of state tensor `i`.
+    pub fn slot(&mut self, i: usize) -> &mut [f32] {
+        self.tensors[i].as_slice_mut().expect("state tensors are contiguous")
+    }
+    /// Named `{prefix}.{i}` for a safetensors file.
+    pub fn named(&self, prefix: &str) -> Vec<(String, &ArrayD<f32>)> {
+        self.tensors.iter().enumerate().map(|(i, t)| (format!("{prefix}.{i}"), t)).collect()
+    }
+    /// Read `state.{i}` tensors; the shapes must be those of `like` (the model's fresh state).
+    pub fn load(path: &Path, like: &State) -> Result<State> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(e, path))?;
+        let st = SafeTensors::deserialize(&bytes)
+            .map_err(|e| Error::corrupt(format!("not a safetensors file: {e}")).at(path))?;
+        let mut out = like.clone();
+        for (i, t) in out.tensors.iter_mut().enumerate() {
+            let name = format!("state.{i}");
+            let view =
+                st.tensor(&name).map_err(|_| Error::corrupt("missing from the state file").tensor(&name).at(path))?;
+            if view.dtype() != Dtype::F32 || view.shape() != t.shape() {
+                return Err(Error::corrupt(format!(
+                    "expected f32 {:?}, found {:?} {:?}",
+                    t.shape(),
+                    view.dtype(),
+                    view.shape()
+                ))
+                .tensor(&name)
+                .at(path));
+            }
+            let vals: Vec<f32> =
+                view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            t.as_slice_mut().expect("contiguous").copy_from_slice(&vals);
+        }
+        Ok(out)
+    }
+}
+
+/// Little-endian bytes of f32 values, for safetensors.
+pub fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Write named f32 tensors to a safetensors file (written whole to a temporary name, then renamed).
+pub fn save_f32(
+    path: &Path,
+    tensors: &[(String, Vec<usize>, Vec<f32>)],
+    metadata: HashMap<String, String>,
+) -> Result<()> {
+    let bytes: Vec<Vec<u8>> = tensors.iter().map(|(_, _, v)| f32_bytes(v)).collect();
+    let views: Vec<(String, TensorView)> = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|((n, s, _), b)| (n.clone(), TensorView::new(Dtype::F32, s.clone(), b).expect("shape matches data")))
+        .collect();
+    let data = safetensors::serialize(views, Some(metadata)).map_err(|e| Error::corrupt(e.to_string()).at(path))?;
+    let tmp = path.with_extension("safetensors.tmp");
+    std::fs::write(&tmp, data).map_err(|e| Error::io(e, &tmp))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(e, path))
+}

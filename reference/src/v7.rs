@@ -1,0 +1,293 @@
+//! RWKV-7 "Goose" (x070), and DeepEmbed: the official package's `RWKV_x070` in f32.
+//! Time-mix: a generalised delta rule with a data-dependent decay, in-context learning rate `a`,
+//! value residual from layer 0 and an output gate; channel-mix: relu² with no receptance.
+
+use crate::linear::Linear;
+use crate::ops::{self, sigmoid};
+use crate::state::State;
+use crate::weights::{Embedding, Weights};
+use crate::{wkv, Kernel};
+use convert::{Model, Result};
+use ndarray::{Array2, ArrayView2, Zip};
+
+/// The package's CPU decay constant: `exp(−0.606531·σ(z))` (≈ e^{−0.5}, rounded).
+const DECAY_SCALE: f32 = 0.606531;
+
+struct TimeMixV7 {
+    x_r: Vec<f32>,
+    x_w: Vec<f32>,
+    x_k: Vec<f32>,
+    x_v: Vec<f32>,
+    x_a: Vec<f32>,
+    x_g: Vec<f32>,
+    w0: Vec<f32>,
+    w1: Linear,
+    w2: Linear,
+    a0: Vec<f32>,
+    a1: Linear,
+    a2: Linear,
+    /// Value residual gate; none in layer 0, where `v` becomes `v_first`.
+    v_residual: Option<(Vec<f32>, Linear, Linear)>,
+    g1: Linear,
+    g2: Linear,
+    k_k: Vec<f32>,
+    k_a: Vec<f32>,
+    r_k: Vec<f32>,
+    receptance: Linear,
+    key: Linear,
+    value: Linear,
+    output: Linear,
+    ln_x: (Vec<f32>, Vec<f32>),
+}
+
+struct DeepEmbedV7 {
+    /// `s_emb + ln0(emb)·s_emb_xᵀ`, per token, computed on demand: [V, R·R].
+    s_emb: convert::Tensor,
+    s_emb_x: Linear,
+    s1: Linear,
+    s2: Linear,
+    s0: Vec<f32>,
+    rank: usize,
+}
+
+struct ChannelMixV7 {
+    x_k: Vec<f32>,
+    key: Linear,
+    value: Linear,
+    deep_embed: Option<DeepEmbedV7>,
+}
+
+struct Layer {
+    ln1: (Vec<f32>, Vec<f32>),
+    ln2: (Vec<f32>, Vec<f32>),
+    att: TimeMixV7,
+    ffn: ChannelMixV7,
+}
+
+pub struct RwkvV7 {
+    n_head: usize,
+    head_size: usize,
+    emb: Embedding,
+    layers: Vec<Layer>,
+    ln_out: (Vec<f32>, Vec<f32>),
+    pub head: Linear,
+    pub kernel: Kernel,
+}
+
+fn ln(w: &Weights, name: &str) -> Result<(Vec<f32>, Vec<f32>)> {
+    Ok((w.vec(&format!("{name}.weight"))?, w.vec(&format!("{name}.bias"))?))
+}
+
+impl RwkvV7 {
+    pub fn load(model: &Model) -> Result<RwkvV7> {
+        let w = Weights::new(model);
+        let hp = &model.hparams;
+        let mut layers = Vec::with_capacity(hp.n_layer);
+        for i in 0..hp.n_layer {
+            let a = |n: &str| format!("blocks.{i}.att.{n}");
+            let f = |n: &str| format!("blocks.{i}.ffn.{n}");
+            let v_residual = if i == 0 { None } else { Some((w.vec(&a("v0"))?, w.lora(&a("v1"))?, w.lora(&a("v2"))?)) };
+            let deep_embed = match hp.deep_embed {
+                None => None,
+                Some(de) => Some(DeepEmbedV7 {
+                    s_emb: w.tensor(&f("s_emb.weight"))?.clone(),
+                    s_emb_x: w.linear(&f("s_emb_x.weight"))?,
+                    s1: w.lora(&f("s1"))?,
+                    s2: w.lora(&f("s2"))?,
+                    s0: w.vec(&f("s0"))?,
+                    rank: de.rank,
+                }),
+            };
+            layers.push(Layer {
+                ln1: ln(&w, &format!("blocks.{i}.ln1"))?,
+                ln2: ln(&w, &format!("blocks.{i}.ln2"))?,
+                att: TimeMixV7 {
+                    x_r: w.vec(&a("x_r"))?,
+                    x_w: w.vec(&a("x_w"))?,
+                    x_k: w.vec(&a("x_k"))?,
+                    x_v: w.vec(&a("x_v"))?,
+                    x_a: w.vec(&a("x_a"))?,
+                    x_g: w.vec(&a("x_g"))?,
+                    w0: w.vec(&a("w0"))?,
+                    w1: w.lora(&a("w1"))?,
+                    w2: w.lora(&a("w2"))?,
+                    a0: w.vec(&a("a0"))?,
+                    a1: w.lora(&a("a1"))?,
+                    a2: w.lora(&a("a2"))?,
+                    v_residual,
+                    g1: w.lora(&a("g1"))?,
+                    g2: w.lora(&a("g2"))?,
+                    k_k: w.vec(&a("k_k"))?,
+                    k_a: w.vec(&a("k_a"))?,
+                    r_k: w.vec(&a("r_k"))?,
+                    receptance: w.linear(&a("receptance.weight"))?,
+                    key: w.linear(&a("key.weight"))?,
+                    value: w.linear(&a("value.weight"))?,
+                    output: w.linear(&a("output.weight"))?,
+                    ln_x: ln(&w, &a("ln_x"))?,
+                },
+                ffn: ChannelMixV7 {
+                    x_k: w.vec(&f("x_k"))?,
+                    key: w.linear(&f("key.weight"))?,
+                    value: w.linear(&f("value.weight"))?,
+                    deep_embed,
+                },
+            });
+        }
+        Ok(RwkvV7 {
+            n_head: hp.n_head.expect("v7 has heads"),
+            head_size: hp.head_size.expect("v7 has heads"),
+            // v7 widens to f32 before ln0: no rounding quirk.
+            emb: Embedding::new(&w, None)?,
+            layers,
+            ln_out: ln(&w, "ln_out")?,
+            head: w.linear("head.weight")?,
+            kernel: Kernel::Fast,
+        })
+    }
+
+    pub fn new_state(&self) -> State {
+        let c = self.emb.dim();
+        let (h, n) = (self.n_head, self.head_size);
+        let shapes: Vec<Vec<usize>> = (0..self.layers.len()).flat_map(|_| [vec![c], vec![h, n, n], vec![c]]).collect();
+        State::zeros(&shapes)
+    }
+
+    /// Hidden states after `ln_out` for every token, [T, C]; the state moves past the tokens.
+    pub fn forward(&self, tokens: &[u32], state: &mut State) -> Array2<f32> {
+        let mut x = self.emb.rows(tokens);
+        let mut v_first = Array2::zeros((0, 0));
+        for (i, layer) in self.layers.iter().enumerate() {
+            let xx = ops::layer_norm(x.view(), &layer.ln1.0, &layer.ln1.1);
+            let prev = ops::shift(xx.view(), state.slot(3 * i));
+            let out = self.time_mix(&layer.att, xx.view(), prev.view(), state.slot(3 * i + 1), &mut v_first);
+            x += &out;
+            let xx = ops::layer_norm(x.view(), &layer.ln2.0, &layer.ln2.1);
+            let prev = ops::shift(xx.view(), state.slot(3 * i + 2));
+            x += &self.channel_mix(&layer.ffn, xx.view(), prev.view(), tokens);
+        }
+        ops::layer_norm(x.view(), &self.ln_out.0, &self.ln_out.1)
+    }
+
+    fn time_mix(
+        &self,
+        att: &TimeMixV7,
+        xx: ArrayView2<f32>,
+        prev: ArrayView2<f32>,
+        s: &mut [f32],
+        v_first: &mut Array2<f32>,
+    ) -> Array2<f32> {
+        let (h, n) = (self.n_head, self.head_size);
+        let lerp = |m: &[f32]| ops::lerp(xx, prev, m);
+        let (xr, xw, xk, xv, xa, xg) =
+            (lerp(&att.x_r), lerp(&att.x_w), lerp(&att.x_k), lerp(&att.x_v), lerp(&att.x_a), lerp(&att.x_g));
+        let r = att.receptance.forward(xr.view());
+        let wl = att.w2.forward(ops::map(att.w1.forward(xw.view()), f32::tanh).view());
+        let mut k = att.key.forward(xk.view());
+        let mut v = att.value.forward(xv.view());
+        let a = ops::map(ops::add_row(att.a2.forward(att.a1.forward(xa.view()).view()), &att.a0), sigmoid);
+        let g = att.g2.forward(ops::map(att.g1.forward(xg.view()), sigmoid).view());
+
+        // kk = normalize(k ⊙ k_k) per head, from k before the in-context rescale.
+        let mut kk = k.clone();
+        for mut row in kk.outer_iter_mut() {
+            let row = row.as_slice_mut().expect("contiguous");
+            for (x, &m) in row.iter_mut().zip(&att.k_k) {
+                *x *= m;
+            }
+            for head in row.chunks_mut(n) {
+                let norm = head.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+                head.iter_mut().for_each(|x| *x /= norm);
+            }
+        }
+        Zip::from(&mut k)
+            .and(&a)
+            .and_broadcast(&ndarray::aview1(&att.k_a))
+            .for_each(|k, &a, &ka| *k *= 1.0 + (a - 1.0) * ka);
+        match &att.v_residual {
+            None => *v_first = v.clone(),
+            Some((v0, v1, v2)) => {
+                let gate = ops::map(ops::add_row(v2.forward(v1.forward(xv.view()).view()), v0), sigmoid);
+                Zip::from(&mut v).and(&*v_first).and(&gate).for_each(|v, &vf, &g| *v += (vf - *v) * g);
+            }
+        }
+        let w = ops::map(ops::add_row(wl, &att.w0), |z| (-DECAY_SCALE * sigmoid(z)).exp());
+        let neg_kk = kk.mapv(|x| -x);
+        let kka = &kk * &a;
+
+        let t_len = xx.nrows();
+        let mut y = Array2::zeros((t_len, h * n));
+        let sl = |x: &Array2<f32>| x.as_slice().expect("standard layout").to_vec();
+        let (rs, ws, ks, vs, as_, bs) = (sl(&r), sl(&w), sl(&k), sl(&v), sl(&neg_kk), sl(&kka));
+        let ys = y.as_slice_mut().expect("standard layout");
+        match self.kernel {
+            Kernel::Plain => wkv::v7::plain(n, &rs, &ws, &ks, &vs, &as_, &bs, s, ys),
+            Kernel::Fast => wkv::v7::fast(n, &rs, &ws, &ks, &vs, &as_, &bs, s, ys),
+        }
+        ops::group_norm(y.view_mut(), h, &att.ln_x.0, &att.ln_x.1, ops::GN_EPS);
+        // Bonus: per head (Σ_j r_j k_j r_k[j]) · v.
+        for t in 0..t_len {
+            for hh in 0..h {
+                let range = hh * n..(hh + 1) * n;
+                let mut dot = 0f32;
+                for j in range.clone() {
+                    dot += r[[t, j]] * k[[t, j]] * att.r_k[j];
+                }
+                for j in range {
+                    y[[t, j]] += dot * v[[t, j]];
+                }
+            }
+        }
+        y *= &g;
+        att.output.forward(y.view())
+    }
+}
+
+impl RwkvV7 {
+    pub fn vocab(&self) -> usize {
+        self.emb.vocab()
+    }
+    pub fn dim(&self) -> usize {
+        self.emb.dim()
+    }
+
+    fn channel_mix(
+        &self,
+        ffn: &ChannelMixV7,
+        xx: ArrayView2<f32>,
+        prev: ArrayView2<f32>,
+        tokens: &[u32],
+    ) -> Array2<f32> {
+        let kx = ops::lerp(xx, prev, &ffn.x_k);
+        let mut k = ops::map(ffn.key.forward(kx.view()), ops::relu_sq);
+        if let Some(de) = &ffn.deep_embed {
+            // ss = (xx·s1)·T_tok, T_tok viewed [R, R]; then k ⊙= ss·s2 + s0.
+            let xs1 = de.s1.forward(xx);
+            let r = de.rank;
+            let mut ss = Array2::<f32>::zeros((tokens.len(), r));
+            for (t, &tok) in tokens.iter().enumerate() {
+                let table = self.deep_embed_table(de, tok);
+                for q in 0..r {
+                    ss[[t, q]] = (0..r).map(|p| xs1[[t, p]] * table[p * r + q]).sum();
+                }
+            }
+            k *= &ops::add_row(de.s2.forward(ss.view()), &de.s0);
+        }
+        ffn.value.forward(k.view())
+    }
+
+    /// `s_emb[tok] + ln0(emb[tok])·s_emb_xᵀ`: the package precomputes this for every token at load.
+    fn deep_embed_table(&self, de: &DeepEmbedV7, tok: u32) -> Vec<f32> {
+        let width = de.s_emb.shape[1];
+        let es = de.s_emb.dtype.size();
+        let t = tok as usize;
+        let raw = &de.s_emb.bytes()[t * width * es..(t + 1) * width * es];
+        let mut table = convert::dtype::to_f32(de.s_emb.dtype, raw).expect("float table");
+        let mut e = Array2::zeros((1, self.emb.dim()));
+        self.emb.row(tok, e.as_slice_mut().expect("contiguous"));
+        for (x, y) in table.iter_mut().zip(de.s_emb_x.forward(e.view()).iter()) {
+            *x += y;
+        }
+        table
+    }
+}
