@@ -1,0 +1,87 @@
+//! torch's own container edge cases (golden/containers, written by golden/make_containers.py):
+//! strided and shared views, scalars, empty tensors, every storage dtype, protocol 4 pickles,
+//! `{name: Parameter}` files, the legacy stream, and a real attacker file.
+
+use convert::torch::TorchCheckpoint;
+use convert::ErrorKind;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/containers")
+}
+
+fn manifest() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir().join("containers.json")).unwrap()).unwrap()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn torch_dtype(name: &str) -> &'static str {
+    match name {
+        "float32" => "f32",
+        "float16" => "f16",
+        "bfloat16" => "bf16",
+        "float64" => "f64",
+        "int64" => "i64",
+        "int8" => "i8",
+        "bool" => "bool",
+        other => panic!("unexpected dtype {other}"),
+    }
+}
+
+#[test]
+fn every_container_file_reads_back_as_torch_wrote_it() {
+    let manifest = manifest();
+    let files = manifest["files"].as_object().unwrap();
+    assert_eq!(files.len(), 4);
+    for (file, tensors) in files {
+        let ckpt = TorchCheckpoint::open(&dir().join(file)).unwrap_or_else(|e| panic!("{e}"));
+        let want = tensors.as_array().unwrap();
+        assert_eq!(ckpt.tensors.len(), want.len(), "{file}");
+        for (t, w) in ckpt.tensors.iter().zip(want) {
+            assert_eq!(t.name, w["name"].as_str().unwrap(), "{file}: order");
+            assert_eq!(t.dtype.name(), torch_dtype(w["dtype"].as_str().unwrap()), "{file} {}", t.name);
+            let shape: Vec<usize> = w["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+            assert_eq!(t.shape, shape, "{file} {}", t.name);
+            assert_eq!(hex(t.bytes()), w["sha256"].as_str().unwrap(), "{file} {}: values differ", t.name);
+        }
+    }
+}
+
+#[test]
+fn strided_views_are_gathered_and_contiguous_ones_stay_mapped() {
+    let ckpt = TorchCheckpoint::open(&dir().join("views.pth")).unwrap();
+    let get = |n: &str| ckpt.tensors.iter().find(|t| t.name == n).unwrap();
+    assert!(get("base").data.is_mapped());
+    assert!(get("rows").data.is_mapped(), "a row slice is contiguous: a view at an offset, no copy");
+    assert!(!get("transposed").data.is_mapped());
+    assert!(!get("column").data.is_mapped());
+    // The transpose holds the base's values, transposed.
+    let (base, tr) = (get("base").to_f32().unwrap(), get("transposed").to_f32().unwrap());
+    let (r, c) = (get("base").shape[0], get("base").shape[1]);
+    for i in 0..r {
+        for j in 0..c {
+            assert_eq!(base[i * c + j], tr[j * r + i]);
+        }
+    }
+}
+
+#[test]
+fn a_real_torch_save_attacker_file_is_refused_and_its_payload_never_runs() {
+    let m = manifest();
+    let canary = PathBuf::from(m["canary"].as_str().unwrap());
+    let _ = std::fs::remove_file(&canary);
+    let file = dir().join(m["hostile"]["file"].as_str().unwrap());
+    let err = TorchCheckpoint::open(&file).err().expect("must be refused");
+    assert_eq!(err.kind, ErrorKind::Refused);
+    assert!(err.to_string().contains("'posix.system'"), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_rwkv-convert")).args(["inspect", "--raw"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("posix.system"));
+    assert!(!canary.exists(), "the payload ran");
+}
