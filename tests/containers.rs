@@ -46,7 +46,8 @@ fn every_container_file_reads_back_as_torch_wrote_it() {
         for (t, w) in ckpt.tensors.iter().zip(want) {
             assert_eq!(t.name, w["name"].as_str().unwrap(), "{file}: order");
             assert_eq!(t.dtype.name(), torch_dtype(w["dtype"].as_str().unwrap()), "{file} {}", t.name);
-            let shape: Vec<usize> = w["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+            let shape: Vec<usize> =
+                w["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
             assert_eq!(t.shape, shape, "{file} {}", t.name);
             assert_eq!(hex(t.bytes()), w["sha256"].as_str().unwrap(), "{file} {}: values differ", t.name);
         }

@@ -67,6 +67,10 @@ pub fn sniff(head: &[u8]) -> FileKind {
 
 /// Map a whole file read-only. Empty files cannot be mapped and are refused here with a clear word.
 pub fn map_file(path: &Path) -> Result<Arc<Mmap>> {
+    Ok(open_and_map(path)?.1)
+}
+
+fn open_and_map(path: &Path) -> Result<(std::fs::File, Arc<Mmap>)> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(e, path))?;
     let len = file.metadata().map_err(|e| Error::io(e, path))?.len();
     if len == 0 {
@@ -75,21 +79,26 @@ pub fn map_file(path: &Path) -> Result<Arc<Mmap>> {
     // SAFETY: the map is read-only; a file changed underneath us by another process can give
     // wrong values but not unsafety in this process beyond what every mmap reader accepts.
     let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(e, path))?;
-    Ok(Arc::new(map))
+    Ok((file, Arc::new(map)))
 }
 
 impl TorchCheckpoint {
     pub fn open(path: &Path) -> Result<TorchCheckpoint> {
-        Self::from_map(path, map_file(path)?)
+        let (file, map) = open_and_map(path)?;
+        Self::read(path, map, Some(&file))
     }
 
     /// Read a checkpoint from bytes already mapped; `path` names it in messages.
     pub fn from_map(path: &Path, map: Arc<Mmap>) -> Result<TorchCheckpoint> {
+        Self::read(path, map, None)
+    }
+
+    fn read(path: &Path, map: Arc<Mmap>, file: Option<&std::fs::File>) -> Result<TorchCheckpoint> {
         if map.is_empty() {
             return Err(Error::corrupt("the file is empty").at(path));
         }
         let (container, tensors, records) = match sniff(&map) {
-            FileKind::TorchZip => zip::read(&map).at(path)?,
+            FileKind::TorchZip => zip::read(&map, file).at(path)?,
             FileKind::TorchLegacy => {
                 let (container, tensors) = legacy::read(&map).at(path)?;
                 (container, tensors, Vec::new())

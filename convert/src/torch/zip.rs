@@ -7,7 +7,8 @@ use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 use memmap2::Mmap;
 use std::collections::HashMap;
-use std::io::Cursor;
+use std::fs::File;
+use std::io::{BufReader, Cursor, Read, Seek};
 use std::sync::Arc;
 use zip::CompressionMethod;
 
@@ -17,9 +18,11 @@ struct Entry {
     crc32: u32,
 }
 
-fn entries(map: &Arc<Mmap>) -> Result<HashMap<String, Entry>> {
+/// The entries of the archive, read through `reader` (the file itself when there is one, so that
+/// walking one local header per tensor across a many-GB file never maps those pages into memory).
+fn entries<R: Read + Seek>(reader: R, map: &Mmap) -> Result<HashMap<String, Entry>> {
     let zip_err = |e: zip::result::ZipError| Error::corrupt(format!("not a readable zip archive: {e}"));
-    let mut archive = zip::ZipArchive::new(Cursor::new(&map[..])).map_err(zip_err)?;
+    let mut archive = zip::ZipArchive::new(reader).map_err(zip_err)?;
     let mut out = HashMap::with_capacity(archive.len());
     for i in 0..archive.len() {
         let file = archive.by_index_raw(i).map_err(zip_err)?;
@@ -45,8 +48,11 @@ fn entries(map: &Arc<Mmap>) -> Result<HashMap<String, Entry>> {
     Ok(out)
 }
 
-pub fn read(map: &Arc<Mmap>) -> Result<(Container, Vec<Tensor>, Vec<Record>)> {
-    let entries = entries(map)?;
+pub fn read(map: &Arc<Mmap>, file: Option<&File>) -> Result<(Container, Vec<Tensor>, Vec<Record>)> {
+    let entries = match file {
+        Some(f) => entries(BufReader::new(f), map)?,
+        None => entries(Cursor::new(&map[..]), map)?,
+    };
     let mut pkls: Vec<&String> = entries.keys().filter(|n| n.ends_with("/data.pkl") || *n == "data.pkl").collect();
     pkls.sort();
     let pkl_name = match pkls.as_slice() {
