@@ -4,6 +4,7 @@
 pub mod linear;
 pub mod ops;
 pub mod state;
+pub mod tokenizer;
 pub mod v4;
 pub mod v5;
 pub mod v6;
