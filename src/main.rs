@@ -16,12 +16,21 @@ struct Cli {
 enum Command {
     /// Show a checkpoint's version, hyper-parameters and tensors (reads no tensor data).
     Inspect(cmd::inspect::Args),
+    /// Generate text with the reference engine (World-vocabulary models).
+    Run(cmd::run::Args),
+    /// Write the logits at every position and the final state for given token ids.
+    Logits(cmd::logits::Args),
+    /// Evaluate perplexity and accuracy on LAMBADA, as BlinkDL reports them.
+    Eval(cmd::eval::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect(args) => cmd::inspect::run(args),
+        Command::Run(args) => cmd::run::run(args),
+        Command::Logits(args) => cmd::logits::run(args),
+        Command::Eval(args) => cmd::eval::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,8 +1,10 @@
 //! The reference engine: RWKV-4..7 in f32 on ndarray, as the official `rwkv` package computes
 //! them in `cpu fp32`. One file per version; WKV kernels in [`wkv`] (plain and fast).
 
+pub mod eval;
 pub mod linear;
 pub mod ops;
+pub mod sample;
 pub mod state;
 pub mod tokenizer;
 pub mod v4;

@@ -1,0 +1,110 @@
+//! The engine commands end to end: `logits` in both modes against the official package, state
+//! carried across two calls through a file, and refusals.
+
+use safetensors::SafeTensors;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn golden(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("golden").join(name)
+}
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rwkv-convert"))
+}
+
+fn read(path: &Path, name: &str) -> Vec<f32> {
+    let bytes = std::fs::read(path).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    st.tensor(name).unwrap().data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+}
+
+fn tokens() -> Vec<u64> {
+    let m: Value = serde_json::from_str(&std::fs::read_to_string(golden("manifest.json")).unwrap()).unwrap();
+    m["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap()).collect()
+}
+
+fn join(t: &[u64]) -> String {
+    t.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn logits_command_matches_the_official_package_in_both_modes() {
+    let dir = tempfile::tempdir().unwrap();
+    for (mode, key) in [("sequence", "logits_seq"), ("token", "logits_tok")] {
+        let out = dir.path().join(format!("{mode}.safetensors"));
+        let st = bin()
+            .args(["logits"])
+            .arg(golden("v6-bf16.pth"))
+            .args(["--tokens", &join(&tokens()), "--mode", mode, "--out"])
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let d = max_diff(&read(&out, "logits"), &read(&golden("v6-bf16.official.safetensors"), key));
+        assert!(d <= 1e-4, "{mode}: {d}");
+    }
+}
+
+#[test]
+fn state_saved_by_one_call_continues_in_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tokens();
+    let (a, b) = t.split_at(10);
+    let first = dir.path().join("first.safetensors");
+    let second = dir.path().join("second.safetensors");
+    let model = golden("v7-bf16.pth");
+    assert!(bin()
+        .arg("logits")
+        .arg(&model)
+        .args(["--tokens", &join(a), "--out"])
+        .arg(&first)
+        .status()
+        .unwrap()
+        .success());
+    assert!(bin()
+        .arg("logits")
+        .arg(&model)
+        .args(["--tokens", &join(b), "--state"])
+        .arg(&first)
+        .arg("--out")
+        .arg(&second)
+        .status()
+        .unwrap()
+        .success());
+    let official = read(&golden("v7-bf16.official.safetensors"), "logits_seq");
+    let vocab = official.len() / t.len();
+    let d = max_diff(&read(&second, "logits"), &official[a.len() * vocab..]);
+    assert!(d <= 1e-4, "continuing from a saved state: {d}");
+}
+
+#[test]
+fn outputs_are_not_overwritten_and_bad_tokens_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.safetensors");
+    std::fs::write(&out, b"keep me").unwrap();
+    let o =
+        bin().arg("logits").arg(golden("v4-bf16.pth")).args(["--tokens", "0,1", "--out"]).arg(&out).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
+    assert_eq!(std::fs::read(&out).unwrap(), b"keep me");
+    let o = bin()
+        .arg("logits")
+        .arg(golden("v4-bf16.pth"))
+        .args(["--tokens", "0,512", "--force", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("token id 512"));
+    // A tiny model without the World vocabulary cannot take text.
+    let o = bin().arg("run").arg(golden("v7-bf16.pth")).args(["--prompt", "hi"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("World tokenizer"));
+}
