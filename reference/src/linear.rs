@@ -36,12 +36,18 @@ impl Linear {
         const ROWS: usize = 32;
         let w = self.w.as_slice().expect("standard layout");
         let k = self.in_dim();
-        out.par_chunks_mut(ROWS).enumerate().for_each(|(c, o)| {
+        let rows = |(c, o): (usize, &mut [f32])| {
             for (r, o) in o.iter_mut().enumerate() {
                 let row = c * ROWS + r;
                 *o = dot(&w[row * k..(row + 1) * k], x);
             }
-        });
+        };
+        // Below ~256 KiB of weights, handing work to other threads costs more than it saves.
+        if w.len() < 1 << 16 {
+            out.chunks_mut(ROWS).enumerate().for_each(rows);
+        } else {
+            out.par_chunks_mut(ROWS).enumerate().for_each(rows);
+        }
     }
 
     fn gemm(&self, x: ArrayView2<f32>, out: &mut Array2<f32>) {
