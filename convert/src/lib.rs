@@ -3,9 +3,12 @@
 pub mod arch;
 pub mod dtype;
 pub mod error;
+pub mod gguf;
 pub mod model;
+pub mod output;
 pub mod tensor;
 pub mod torch;
+pub mod vocab;
 
 pub use dtype::DType;
 pub use error::{Error, ErrorKind, Result};

@@ -1,1 +1,5 @@
-//! ggml block codecs and file-type rules (issue 6).
+//! ggml tensor types, block codecs and llama.cpp's file-type rules.
+
+pub mod types;
+
+pub use types::GgmlType;
