@@ -3,7 +3,7 @@
 
 Truth comes from `rwkv.rwkv_tokenizer.TRIE_TOKENIZER` in the PyPI package rwkv==0.8.32
 (see requirements.txt), loaded with the vocabulary file shipped inside that wheel.
-The script checks that this file is byte-identical to reference/vocab/rwkv_vocab_v20230424.txt.
+The script checks that this file is byte-identical to convert/vocab/rwkv_vocab_v20230424.txt.
 
 Run from anywhere:
 
@@ -24,7 +24,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-REF_VOCAB = os.path.join(REPO, "reference", "vocab", "rwkv_vocab_v20230424.txt")
+REF_VOCAB = os.path.join(REPO, "convert", "vocab", "rwkv_vocab_v20230424.txt")
 CORPUS = os.path.join(HERE, "corpus.txt")
 DEFAULT_LAMBADA = "/work/shared/data/lambada_test.jsonl"
 
@@ -296,7 +296,7 @@ def main():
     wheel_bytes = open(wheel_vocab, "rb").read()
     ref_bytes = open(REF_VOCAB, "rb").read()
     assert sha256_hex(wheel_bytes) == VOCAB_SHA256, "wheel vocab sha256 mismatch"
-    assert ref_bytes == wheel_bytes, "reference/vocab copy differs from the wheel's file"
+    assert ref_bytes == wheel_bytes, "convert/vocab copy differs from the wheel's file"
 
     tok = TRIE_TOKENIZER(wheel_vocab)
     assert len(tok.idx2token) == 65529 and min(tok.idx2token) == 1 and max(tok.idx2token) == 65529
@@ -395,7 +395,7 @@ def main():
         "format": 1,
         "about": "RWKV World tokenizer golden data from rwkv.rwkv_tokenizer.TRIE_TOKENIZER "
                  "(PyPI rwkv==0.8.32). See golden/tokenizer/README.md.",
-        "vocab_file": "reference/vocab/rwkv_vocab_v20230424.txt",
+        "vocab_file": "convert/vocab/rwkv_vocab_v20230424.txt",
         "vocab_sha256": VOCAB_SHA256,
         "vocab_entries": len(tok.idx2token),
         "vocab_digest_sha256": vd.hexdigest(),

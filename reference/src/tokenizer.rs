@@ -1,5 +1,5 @@
 //! The RWKV World tokenizer: greedy longest match over the bytes of the text, against the 65,529
-//! tokens of `rwkv_vocab_v20230424.txt` (shipped in `reference/vocab/`, Apache-2.0). Id 0 is not a
+//! tokens of `rwkv_vocab_v20230424.txt` (shipped in `convert/vocab/`, Apache-2.0). Id 0 is not a
 //! token; models use it as the document separator.
 
 use std::sync::OnceLock;
