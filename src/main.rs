@@ -22,6 +22,8 @@ enum Command {
     Logits(cmd::logits::Args),
     /// Evaluate perplexity and accuracy on LAMBADA, as BlinkDL reports them.
     Eval(cmd::eval::Args),
+    /// Write a synthetic RWKV-7 checkpoint with seeded random weights (for testing pipelines).
+    Synth(cmd::synth::Args),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd::run::run(args),
         Command::Logits(args) => cmd::logits::run(args),
         Command::Eval(args) => cmd::eval::run(args),
+        Command::Synth(args) => cmd::synth::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,6 +6,7 @@ pub mod error;
 pub mod gguf;
 pub mod model;
 pub mod output;
+pub mod synth;
 pub mod tensor;
 pub mod torch;
 pub mod vocab;

@@ -2,6 +2,7 @@ pub mod eval;
 pub mod inspect;
 pub mod logits;
 pub mod run;
+pub mod synth;
 
 use anyhow::{bail, Context, Result};
 use convert::Model;

@@ -2,6 +2,7 @@
 //! tensors per version (name, shape, presence). Readers validate against the table; writers will
 //! add their target names to it as new columns.
 
+pub mod gguf;
 pub mod v4;
 pub mod v5;
 pub mod v6;

@@ -28,3 +28,41 @@ pub fn layer(hp: &HParams, _layer: usize) -> Vec<LayerSpec> {
         ("ffn.value.weight", vec![c, f], Required),
     ]
 }
+
+/// GGUF rows of one layer in our own `rwkv4` layout (llama.cpp has none; docs/gguf-rwkv4-rwkv5.md).
+/// Values are stored as in the checkpoint: `time_mix_decay` is the raw `time_decay` (the decay is
+/// `exp(−exp(·))`), `time_mix_lerp_*` hold RWKV-4's `time_mix_*` (the weight of the current token).
+pub fn gguf_layer(hp: &HParams, i: usize) -> Vec<super::gguf::GgufRow> {
+    use super::gguf::{row, Transform::*};
+    let (c, a) = (hp.n_embd, hp.dim_att);
+    let b = |n: &str| vec![format!("blocks.{i}.{n}")];
+    let g = |n: &str| format!("blk.{i}.{n}");
+    let mut rows = vec![
+        row(g("time_mix_lerp_k.weight"), &b("att.time_mix_k"), vec![c], Copy, true),
+        row(g("time_mix_lerp_v.weight"), &b("att.time_mix_v"), vec![c], Copy, true),
+        row(g("time_mix_lerp_r.weight"), &b("att.time_mix_r"), vec![c], Copy, true),
+        row(g("time_mix_decay.weight"), &b("att.time_decay"), vec![a], Copy, true),
+        row(g("time_mix_first.weight"), &b("att.time_first"), vec![a], Copy, true),
+        row(g("time_mix_key.weight"), &b("att.key.weight"), vec![a, c], Copy, false),
+        row(g("time_mix_value.weight"), &b("att.value.weight"), vec![a, c], Copy, false),
+        row(g("time_mix_receptance.weight"), &b("att.receptance.weight"), vec![a, c], Copy, false),
+        row(g("time_mix_output.weight"), &b("att.output.weight"), vec![c, a], Copy, false),
+    ];
+    rows.extend(channel_mix_gguf(hp, i));
+    rows
+}
+
+/// The RWKV-4/5 channel-mix rows (shared: RWKV-5 keeps RWKV-4's channel-mix).
+pub(crate) fn channel_mix_gguf(hp: &HParams, i: usize) -> Vec<super::gguf::GgufRow> {
+    use super::gguf::{row, Transform::*};
+    let (c, f) = (hp.n_embd, hp.dim_ffn);
+    let b = |n: &str| vec![format!("blocks.{i}.{n}")];
+    let g = |n: &str| format!("blk.{i}.{n}");
+    vec![
+        row(g("channel_mix_lerp_k.weight"), &b("ffn.time_mix_k"), vec![c], Copy, true),
+        row(g("channel_mix_lerp_r.weight"), &b("ffn.time_mix_r"), vec![c], Copy, true),
+        row(g("channel_mix_key.weight"), &b("ffn.key.weight"), vec![f, c], Copy, false),
+        row(g("channel_mix_receptance.weight"), &b("ffn.receptance.weight"), vec![c, c], Copy, false),
+        row(g("channel_mix_value.weight"), &b("ffn.value.weight"), vec![c, f], Copy, false),
+    ]
+}

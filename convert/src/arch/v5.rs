@@ -58,3 +58,37 @@ pub fn layer(version: Version, hp: &HParams, _layer: usize) -> Vec<LayerSpec> {
     ]);
     rows
 }
+
+/// GGUF rows of one layer in our own `rwkv5` layout (llama.cpp has none; docs/gguf-rwkv4-rwkv5.md).
+/// Values are stored as in the checkpoint; `time_mix_lerp_*` hold RWKV-5's `time_mix_*` (the weight
+/// of the current token).
+pub fn gguf_layer(version: Version, hp: &HParams, i: usize) -> Vec<super::gguf::GgufRow> {
+    use super::gguf::{row, Transform::*};
+    let (c, a) = (hp.n_embd, hp.dim_att);
+    let (h, n) = (hp.n_head.unwrap_or(0), hp.head_size.unwrap_or(0));
+    let b = |n: &str| vec![format!("blocks.{i}.{n}")];
+    let g = |n: &str| format!("blk.{i}.{n}");
+    let per_head = if version == Version::V5_2 { vec![h, n] } else { vec![h] };
+    let bonus = if version == Version::V5_2 || hp.bonus_is_faaaa { "att.time_faaaa" } else { "att.time_first" };
+    let mut rows = vec![
+        row(g("time_mix_lerp_k.weight"), &b("att.time_mix_k"), vec![c], Copy, true),
+        row(g("time_mix_lerp_v.weight"), &b("att.time_mix_v"), vec![c], Copy, true),
+        row(g("time_mix_lerp_r.weight"), &b("att.time_mix_r"), vec![c], Copy, true),
+    ];
+    if version != Version::V5_0 {
+        rows.push(row(g("time_mix_lerp_g.weight"), &b("att.time_mix_g"), vec![c], Copy, true));
+        rows.push(row(g("time_mix_gate.weight"), &b("att.gate.weight"), vec![a, c], Copy, false));
+    }
+    rows.extend([
+        row(g("time_mix_decay.weight"), &b("att.time_decay"), per_head.clone(), Copy, true),
+        row(g("time_mix_first.weight"), &b(bonus), per_head, Copy, true),
+        row(g("time_mix_receptance.weight"), &b("att.receptance.weight"), vec![a, c], Copy, false),
+        row(g("time_mix_key.weight"), &b("att.key.weight"), vec![a, c], Copy, false),
+        row(g("time_mix_value.weight"), &b("att.value.weight"), vec![a, c], Copy, false),
+        row(g("time_mix_output.weight"), &b("att.output.weight"), vec![c, a], Copy, false),
+        row(g("time_mix_ln.weight"), &b("att.ln_x.weight"), vec![a], Copy, true),
+        row(g("time_mix_ln.bias"), &b("att.ln_x.bias"), vec![a], Copy, true),
+    ]);
+    rows.extend(super::v4::channel_mix_gguf(hp, i));
+    rows
+}

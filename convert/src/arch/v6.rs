@@ -54,3 +54,41 @@ pub fn layer(hp: &HParams, _layer: usize) -> Vec<LayerSpec> {
         ("ffn.value.weight", vec![c, f], Required),
     ]
 }
+
+/// `rescale_every` of the RWKV org's HF RWKV-6 config, which llama.cpp's converter bakes into
+/// `time_mix_output` and `channel_mix_value` (÷ 2^(layer / 6)) and records in the file.
+pub const RESCALE_EVERY: usize = 6;
+
+/// GGUF rows of one layer, as llama.cpp's `Rwkv6Model` converter makes them from the HF layout.
+pub fn gguf_layer(hp: &HParams, i: usize) -> Vec<super::gguf::GgufRow> {
+    use super::gguf::{row, Transform::*};
+    let (c, f) = (hp.n_embd, hp.dim_ffn);
+    let (h, n) = (hp.n_head.unwrap_or(0), hp.head_size.unwrap_or(0));
+    let (dm, dd) = (hp.time_mix_extra_dim.unwrap_or(0), hp.time_decay_extra_dim.unwrap_or(0));
+    let b = |n: &str| vec![format!("blocks.{i}.{n}")];
+    let g = |n: &str| format!("blk.{i}.{n}");
+    let rescale = Rescale((i / RESCALE_EVERY) as u32);
+    let lerps: Vec<String> = ["w", "k", "v", "r", "g"].iter().map(|m| format!("blocks.{i}.att.time_maa_{m}")).collect();
+    vec![
+        row(g("time_mix_lerp_x.weight"), &b("att.time_maa_x"), vec![c], Copy, true),
+        row(g("time_mix_lerp_fused.weight"), &lerps, vec![5, 1, 1, c], Stack, true),
+        row(g("time_mix_w1.weight"), &b("att.time_maa_w1"), vec![5 * dm, c], Transpose, true),
+        row(g("time_mix_w2.weight"), &b("att.time_maa_w2"), vec![5, c, dm], Permute021, true),
+        row(g("time_mix_first.weight"), &b("att.time_faaaa"), vec![h, n], Copy, true),
+        row(g("time_mix_decay.weight"), &b("att.time_decay"), vec![c], Copy, true),
+        row(g("time_mix_decay_w1.weight"), &b("att.time_decay_w1"), vec![dd, c], Transpose, true),
+        row(g("time_mix_decay_w2.weight"), &b("att.time_decay_w2"), vec![c, dd], Transpose, true),
+        row(g("time_mix_key.weight"), &b("att.key.weight"), vec![c, c], Copy, false),
+        row(g("time_mix_value.weight"), &b("att.value.weight"), vec![c, c], Copy, false),
+        row(g("time_mix_receptance.weight"), &b("att.receptance.weight"), vec![c, c], Copy, false),
+        row(g("time_mix_gate.weight"), &b("att.gate.weight"), vec![c, c], Copy, false),
+        row(g("time_mix_ln.weight"), &b("att.ln_x.weight"), vec![c], Copy, true),
+        row(g("time_mix_ln.bias"), &b("att.ln_x.bias"), vec![c], Copy, true),
+        row(g("time_mix_output.weight"), &b("att.output.weight"), vec![c, c], rescale, false),
+        row(g("channel_mix_lerp_k.weight"), &b("ffn.time_maa_k"), vec![c], Copy, true),
+        row(g("channel_mix_lerp_r.weight"), &b("ffn.time_maa_r"), vec![c], Copy, true),
+        row(g("channel_mix_key.weight"), &b("ffn.key.weight"), vec![f, c], Copy, false),
+        row(g("channel_mix_receptance.weight"), &b("ffn.receptance.weight"), vec![c, c], Copy, false),
+        row(g("channel_mix_value.weight"), &b("ffn.value.weight"), vec![c, f], rescale, false),
+    ]
+}

@@ -75,3 +75,54 @@ pub fn layer(hp: &HParams, layer: usize) -> Vec<LayerSpec> {
     }
     rows
 }
+
+/// GGUF rows of one layer, as llama.cpp's `Rwkv7Model` converter makes them from fla's layout.
+pub fn gguf_layer(hp: &HParams, i: usize) -> Vec<super::gguf::GgufRow> {
+    use super::gguf::{row, Transform::*};
+    let (c, f) = (hp.n_embd, hp.dim_ffn);
+    let (dw, da, dv, dg) =
+        (hp.decay_lora.unwrap_or(0), hp.a_lora.unwrap_or(0), hp.v_lora.unwrap_or(0), hp.gate_lora.unwrap_or(0));
+    let b = |n: &str| vec![format!("blocks.{i}.{n}")];
+    let g = |n: &str| format!("blk.{i}.{n}");
+    let lerps: Vec<String> =
+        ["x_r", "x_w", "x_k", "x_v", "x_a", "x_g"].iter().map(|n| format!("blocks.{i}.att.{n}")).collect();
+    let mut rows = vec![
+        row(g("time_mix_lerp_fused.weight"), &lerps, vec![6, 1, 1, c], Stack, true),
+        row(g("time_mix_w0.weight"), &b("att.w0"), vec![c], Copy, true),
+        row(g("time_mix_w1.weight"), &b("att.w1"), vec![dw, c], Transpose, true),
+        row(g("time_mix_w2.weight"), &b("att.w2"), vec![c, dw], Transpose, true),
+    ];
+    // Layer 0 has no value residual; llama.cpp's loader still wants v0/v1/v2 there, shaped like
+    // a0/a1/a2, and its converter writes copies of them just before the a tensors.
+    let (v_src, dv) = if i == 0 { ("att.a", da) } else { ("att.v", dv) };
+    let a_rows = [
+        (g("time_mix_a0.weight"), b("att.a0"), vec![c], Copy, true),
+        (g("time_mix_a1.weight"), b("att.a1"), vec![da, c], Transpose, false),
+        (g("time_mix_a2.weight"), b("att.a2"), vec![c, da], Transpose, false),
+    ];
+    let v_rows = [
+        (g("time_mix_v0.weight"), b(&format!("{v_src}0")), vec![c], Copy, true),
+        (g("time_mix_v1.weight"), b(&format!("{v_src}1")), vec![dv, c], Transpose, false),
+        (g("time_mix_v2.weight"), b(&format!("{v_src}2")), vec![c, dv], Transpose, false),
+    ];
+    for (name, src, shape, t, f32) in a_rows.into_iter().chain(v_rows) {
+        rows.push(row(name, &src, shape, t, f32));
+    }
+    rows.extend([
+        row(g("time_mix_g1.weight"), &b("att.g1"), vec![dg, c], Transpose, false),
+        row(g("time_mix_g2.weight"), &b("att.g2"), vec![c, dg], Transpose, false),
+        row(g("time_mix_k_k.weight"), &b("att.k_k"), vec![c], Copy, true),
+        row(g("time_mix_k_a.weight"), &b("att.k_a"), vec![c], Copy, true),
+        row(g("time_mix_r_k.weight"), &b("att.r_k"), vec![c], Copy, true),
+        row(g("time_mix_receptance.weight"), &b("att.receptance.weight"), vec![c, c], Copy, false),
+        row(g("time_mix_key.weight"), &b("att.key.weight"), vec![c, c], Copy, false),
+        row(g("time_mix_value.weight"), &b("att.value.weight"), vec![c, c], Copy, false),
+        row(g("time_mix_output.weight"), &b("att.output.weight"), vec![c, c], Copy, false),
+        row(g("time_mix_ln.weight"), &b("att.ln_x.weight"), vec![c], Copy, true),
+        row(g("time_mix_ln.bias"), &b("att.ln_x.bias"), vec![c], Copy, true),
+        row(g("channel_mix_lerp_k.weight"), &b("ffn.x_k"), vec![c], Copy, true),
+        row(g("channel_mix_key.weight"), &b("ffn.key.weight"), vec![f, c], Copy, false),
+        row(g("channel_mix_value.weight"), &b("ffn.value.weight"), vec![c, f], Copy, false),
+    ]);
+    rows
+}

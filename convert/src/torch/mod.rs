@@ -3,6 +3,7 @@
 
 pub mod legacy;
 pub mod pickle;
+pub mod writer;
 pub mod zip;
 
 use crate::error::{Error, Result, ResultExt};

@@ -1,0 +1,79 @@
+//! The GGUF column of the architecture tables: for every GGUF tensor, the BlinkDL tensors it is
+//! made from, the transform, and whether llama.cpp's converter forces it to F32. Writers map the
+//! canonical model out through these rows; the GGUF reader maps files back in through them.
+
+use super::{HParams, Version};
+
+/// How GGUF bytes are made from the source tensors (and inverted on reading).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transform {
+    /// Values unchanged; only the recorded shape differs (squeeze, flatten).
+    Copy,
+    /// 2-D transpose: `[a, b]` → `[b, a]`.
+    Transpose,
+    /// Several `[1,1,C]` vectors stacked in the listed order.
+    Stack,
+    /// RWKV-6 `time_maa_w2` `[5, D, C]` → `[5, C, D]`.
+    Permute021,
+    /// Divide by 2^k (RWKV-6 `rescale_every`, baked in by llama.cpp's converter).
+    Rescale(u32),
+}
+
+#[derive(Debug, Clone)]
+pub struct GgufRow {
+    pub gguf: String,
+    pub sources: Vec<String>,
+    /// Shape as written, torch order (GGUF `ne` is its reverse).
+    pub shape: Vec<usize>,
+    pub transform: Transform,
+    /// llama.cpp's converter writes this tensor as F32 whatever the output type.
+    pub f32: bool,
+}
+
+/// The GGUF architecture name of a version (`rwkv4`/`rwkv5` are ours: llama.cpp loads neither).
+pub fn arch_name(version: Version) -> &'static str {
+    match version {
+        Version::V4 => "rwkv4",
+        Version::V5_0 | Version::V5_1 | Version::V5_2 => "rwkv5",
+        Version::V6 => "rwkv6",
+        Version::V7 => "rwkv7",
+    }
+}
+
+/// Whether llama.cpp itself loads files of this version.
+pub fn llama_cpp_loads(version: Version) -> bool {
+    matches!(version, Version::V6 | Version::V7)
+}
+
+pub(crate) fn row(gguf: String, sources: &[String], shape: Vec<usize>, transform: Transform, f32: bool) -> GgufRow {
+    GgufRow { gguf, sources: sources.to_vec(), shape, transform, f32 }
+}
+
+/// Every GGUF tensor of a model, layer by layer, then the global ones.
+pub fn rows(version: Version, hp: &HParams) -> Vec<GgufRow> {
+    let (c, v) = (hp.n_embd, hp.vocab_size);
+    let s = |n: &str| vec![n.to_string()];
+    let mut out = vec![
+        row("token_embd.weight".into(), &s("emb.weight"), vec![v, c], Transform::Copy, false),
+        row("token_embd_norm.weight".into(), &s("blocks.0.ln0.weight"), vec![c], Transform::Copy, true),
+        row("token_embd_norm.bias".into(), &s("blocks.0.ln0.bias"), vec![c], Transform::Copy, true),
+    ];
+    for i in 0..hp.n_layer {
+        let b = |n: &str| format!("blocks.{i}.{n}");
+        let g = |n: &str| format!("blk.{i}.{n}");
+        out.push(row(g("attn_norm.weight"), &[b("ln1.weight")], vec![c], Transform::Copy, true));
+        out.push(row(g("attn_norm.bias"), &[b("ln1.bias")], vec![c], Transform::Copy, true));
+        out.push(row(g("attn_norm_2.weight"), &[b("ln2.weight")], vec![c], Transform::Copy, true));
+        out.push(row(g("attn_norm_2.bias"), &[b("ln2.bias")], vec![c], Transform::Copy, true));
+        out.extend(match version {
+            Version::V4 => super::v4::gguf_layer(hp, i),
+            Version::V5_0 | Version::V5_1 | Version::V5_2 => super::v5::gguf_layer(version, hp, i),
+            Version::V6 => super::v6::gguf_layer(hp, i),
+            Version::V7 => super::v7::gguf_layer(hp, i),
+        });
+    }
+    out.push(row("output_norm.weight".into(), &s("ln_out.weight"), vec![c], Transform::Copy, true));
+    out.push(row("output_norm.bias".into(), &s("ln_out.bias"), vec![c], Transform::Copy, true));
+    out.push(row("output.weight".into(), &s("head.weight"), vec![v, c], Transform::Copy, false));
+    out
+}
