@@ -16,6 +16,8 @@ struct Cli {
 enum Command {
     /// Show a checkpoint's version, hyper-parameters and tensors (reads no tensor data).
     Inspect(cmd::inspect::Args),
+    /// Convert a checkpoint to another format (GGUF now).
+    Convert(cmd::convert::Args),
     /// Generate text with the reference engine (World-vocabulary models).
     Run(cmd::run::Args),
     /// Write the logits at every position and the final state for given token ids.
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect(args) => cmd::inspect::run(args),
+        Command::Convert(args) => cmd::convert::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::Logits(args) => cmd::logits::run(args),
         Command::Eval(args) => cmd::eval::run(args),

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 pub enum Source {
     TorchZip { prefix: String },
     TorchLegacy,
+    Gguf { arch: String },
 }
 
 pub struct Model {
@@ -31,6 +32,13 @@ pub struct Model {
 impl Model {
     /// Open any supported checkpoint; reads only headers and metadata, never tensor data.
     pub fn open(path: &Path) -> Result<Model> {
+        let mut head = [0u8; 4];
+        if let Ok(mut f) = std::fs::File::open(path) {
+            let _ = std::io::Read::read(&mut f, &mut head);
+        }
+        if &head == crate::gguf::MAGIC {
+            return crate::gguf::import::read(path);
+        }
         Model::from_torch(TorchCheckpoint::open(path)?)
     }
 

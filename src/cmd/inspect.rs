@@ -28,6 +28,9 @@ pub fn run(args: Args) -> Result<()> {
     if args.raw {
         return run_raw(&args);
     }
+    if is_gguf(&args.file) {
+        return run_gguf(&args);
+    }
     let ckpt = TorchCheckpoint::open(&args.file)?;
     let verified = if args.verify { Some(ckpt.verify()?) } else { None };
     let model = Model::from_torch(ckpt)?;
@@ -91,6 +94,12 @@ fn table(m: &Model) -> String {
     let source = match &m.source {
         convert::model::Source::TorchZip { prefix } => format!("torch zip, folder '{prefix}'"),
         convert::model::Source::TorchLegacy => "torch legacy (pre-1.6) stream".to_string(),
+        convert::model::Source::Gguf { arch } if convert::arch::gguf::llama_cpp_loads(m.version) => {
+            format!("GGUF, architecture '{arch}'")
+        }
+        convert::model::Source::Gguf { arch } => {
+            format!("GGUF, architecture '{arch}': rwkv-convert's own layout, which llama.cpp does not load")
+        }
     };
     let _ = writeln!(s, "file        {} ({}, {source})", m.path.display(), human_bytes(m.file_size));
     let variant = if h.deep_embed.is_some() { " (DeepEmbed)" } else { "" };
@@ -146,4 +155,57 @@ fn run_raw(args: &Args) -> Result<()> {
         out(&s);
     }
     Ok(())
+}
+
+fn is_gguf(path: &std::path::Path) -> bool {
+    let mut head = [0u8; 4];
+    std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head)).is_ok() && &head == b"GGUF"
+}
+
+/// A GGUF file: its metadata and tensor records as stored, then the model read from it.
+fn run_gguf(args: &Args) -> Result<()> {
+    let file = convert::gguf::GgufFile::open(&args.file)?;
+    let model = convert::gguf::import::from_file(&file).map_err(|e| e.at(&args.file));
+    if args.json {
+        let kv: serde_json::Map<String, serde_json::Value> =
+            file.kv.iter().map(|(k, v)| (k.clone(), json!(v.describe()))).collect();
+        let tensors: Vec<serde_json::Value> = file
+            .tensors
+            .iter()
+            .map(|t| json!({ "name": t.name, "type": t.ty.name(), "shape": t.shape(), "offset": t.range.start, "bytes": t.range.len() }))
+            .collect();
+        let mut v = json!({ "file": file.path, "gguf_version": file.version, "metadata": kv, "tensors": tensors });
+        match &model {
+            Ok(m) => v["model"] = to_json(m),
+            Err(e) => v["model_error"] = json!(e.to_string()),
+        }
+        out(&(serde_json::to_string_pretty(&v)? + "\n"));
+        return Ok(());
+    }
+    let mut s = String::new();
+    if let Ok(m) = &model {
+        let t = table(m);
+        // The model summary without its BlinkDL tensor table (the GGUF table follows).
+        s += t.split("\n\n").next().unwrap_or("");
+        s += "\n\n";
+    }
+    let _ = writeln!(
+        s,
+        "GGUF v{}, {} keys, {} tensors, alignment {}",
+        file.version,
+        file.kv.len(),
+        file.tensors.len(),
+        file.alignment
+    );
+    let kw = file.kv.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (k, v) in &file.kv {
+        let _ = writeln!(s, "  {k:<kw$}  {}", v.describe());
+    }
+    s.push('\n');
+    let nw = file.tensors.iter().map(|t| t.name.len()).max().unwrap_or(0);
+    for t in &file.tensors {
+        let _ = writeln!(s, "{:<nw$}  {:<7}  {:?}", t.name, t.ty.name(), t.shape());
+    }
+    out(&s);
+    model.map(|_| ()).map_err(Into::into)
 }

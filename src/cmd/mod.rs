@@ -1,11 +1,12 @@
+pub mod convert;
 pub mod eval;
 pub mod inspect;
 pub mod logits;
 pub mod run;
 pub mod synth;
 
+use ::convert::Model;
 use anyhow::{bail, Context, Result};
-use convert::Model;
 use reference::{Engine, Kernel, Options};
 use std::io::Write;
 use std::path::{Path, PathBuf};

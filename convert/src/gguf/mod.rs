@@ -1,6 +1,8 @@
 //! GGUF v3 (ggml-org/ggml `docs/gguf.md`, llama.cpp `ggml/src/gguf.cpp`): our own reader and
 //! writer, with exact control of key order, tensor order, alignment and padding.
 
+pub mod export;
+pub mod import;
 pub mod reader;
 pub mod writer;
 

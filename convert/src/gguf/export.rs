@@ -1,0 +1,208 @@
+//! Canonical model → GGUF, through the GGUF rows of its architecture table. For RWKV-6 and RWKV-7
+//! the names, shapes, dtypes and metadata are those llama.cpp's own conversion produces
+//! (`convert_hf_to_gguf.py` on the HF/fla checkpoint); RWKV-4/5 use our documented layouts.
+
+use super::{GgufWriter, PendingTensor, Value};
+use crate::arch::gguf::{arch_name, rows, GgufRow, Transform};
+use crate::arch::Version;
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::vocab;
+use half::{bf16, f16};
+use quantize::GgmlType;
+
+/// The float output types `convert --to gguf` writes directly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutType {
+    F32,
+    F16,
+    BF16,
+}
+
+impl OutType {
+    pub fn parse(s: &str) -> Option<OutType> {
+        match s.to_ascii_lowercase().as_str() {
+            "f32" => Some(OutType::F32),
+            "f16" => Some(OutType::F16),
+            "bf16" => Some(OutType::BF16),
+            _ => None,
+        }
+    }
+    pub fn ggml(self) -> GgmlType {
+        match self {
+            OutType::F32 => GgmlType::F32,
+            OutType::F16 => GgmlType::F16,
+            OutType::BF16 => GgmlType::BF16,
+        }
+    }
+    /// `general.file_type` (llama.h `LLAMA_FTYPE_*`).
+    pub fn file_type(self) -> u32 {
+        match self {
+            OutType::F32 => 0,
+            OutType::F16 => 1,
+            OutType::BF16 => 32,
+        }
+    }
+}
+
+/// llama.cpp's RWKV World chat template name.
+pub const CHAT_TEMPLATE: &str = "rwkv-world";
+/// The `"\n\n"` token, which ends a turn in World chat.
+pub const EOT_TOKEN: u32 = 261;
+
+fn u32v(v: usize) -> Value {
+    Value::U32(v as u32)
+}
+
+/// Key-values in the order llama.cpp's converter writes them.
+pub fn metadata(model: &Model, outtype: OutType, name: &str) -> Result<Vec<(String, Value)>> {
+    let hp = &model.hparams;
+    let arch = arch_name(model.version);
+    let k = |s: &str| format!("{arch}.{s}");
+    let mut kv: Vec<(String, Value)> = vec![
+        ("general.architecture".into(), Value::Str(arch.into())),
+        ("general.type".into(), Value::Str("model".into())),
+        ("general.name".into(), Value::Str(name.into())),
+        (k("context_length"), Value::U32(1_048_576)),
+        (k("embedding_length"), u32v(hp.n_embd)),
+        (k("block_count"), u32v(hp.n_layer)),
+        (k("attention.layer_norm_epsilon"), Value::F32(1e-5)),
+    ];
+    match model.version {
+        Version::V4 => {}
+        Version::V5_0 | Version::V5_1 | Version::V5_2 => {
+            kv.push((k("version"), Value::Str(model.version.as_str().into())));
+            kv.push((k("bonus_is_faaaa"), Value::Bool(model.version == Version::V5_2 || hp.bonus_is_faaaa)));
+            kv.push((k("wkv.head_size"), u32v(hp.head_size.unwrap_or(0))));
+        }
+        Version::V6 => {
+            kv.push((k("rescale_every_n_layers"), u32v(crate::arch::v6::RESCALE_EVERY)));
+            kv.push((k("wkv.head_size"), u32v(hp.head_size.unwrap_or(0))));
+            kv.push((k("time_mix_extra_dim"), u32v(hp.time_mix_extra_dim.unwrap_or(0))));
+            kv.push((k("time_decay_extra_dim"), u32v(hp.time_decay_extra_dim.unwrap_or(0))));
+        }
+        Version::V7 => {
+            if hp.deep_embed.is_some() {
+                return Err(Error::unsupported(
+                    "RWKV-7 DeepEmbed has no GGUF layout: llama.cpp does not implement its per-token FFN tables",
+                ));
+            }
+            kv.push((k("wkv.head_size"), u32v(hp.head_size.unwrap_or(0))));
+            kv.push((k("attention.decay_lora_rank"), u32v(hp.decay_lora.unwrap_or(0))));
+            kv.push((k("attention.iclr_lora_rank"), u32v(hp.a_lora.unwrap_or(0))));
+            kv.push((k("attention.value_residual_mix_lora_rank"), u32v(hp.v_lora.or(hp.a_lora).unwrap_or(0))));
+            kv.push((k("attention.gate_lora_rank"), u32v(hp.gate_lora.unwrap_or(0))));
+        }
+    }
+    kv.push((k("feed_forward_length"), u32v(hp.dim_ffn)));
+    kv.push(("general.file_type".into(), Value::U32(outtype.file_type())));
+    kv.push((k("attention.head_count"), Value::U32(0)));
+    kv.push(("general.quantization_version".into(), Value::U32(2)));
+    // A model whose vocabulary is not World-sized gets no tokenizer (llama.cpp cannot load it then;
+    // our engine can).
+    if hp.vocab_size >= vocab::world().len() {
+        kv.extend(tokenizer(hp.vocab_size)?);
+    }
+    Ok(kv)
+}
+
+/// The World vocabulary as llama.cpp's converter embeds it: token 0 `<s>` (control), the
+/// vocabulary file's tokens as `repr(bytes)[2:-1]`, `[PAD{i}]` (unused) up to the model's rows.
+pub fn tokenizer(vocab_size: usize) -> Result<Vec<(String, Value)>> {
+    let world = vocab::world();
+    if vocab_size < world.len() {
+        return Err(Error::unsupported(format!(
+            "the model has {vocab_size} vocabulary rows but the World vocabulary has {} tokens; llama.cpp's RWKV tokenizer needs them all",
+            world.len()
+        )));
+    }
+    let mut tokens = vec!["<s>".to_string()];
+    let mut types = vec![Value::I32(3)];
+    for t in &world[1..] {
+        tokens.push(vocab::python_bytes_repr_inner(t));
+        types.push(Value::I32(1));
+    }
+    for i in 1..=vocab_size - world.len() {
+        tokens.push(format!("[PAD{i}]"));
+        types.push(Value::I32(5));
+    }
+    Ok(vec![
+        ("tokenizer.ggml.model".into(), Value::Str("rwkv".into())),
+        ("tokenizer.ggml.tokens".into(), Value::strings(tokens)),
+        ("tokenizer.ggml.token_type".into(), Value::Array(5, types)),
+        ("tokenizer.ggml.bos_token_id".into(), Value::U32(0)),
+        ("tokenizer.ggml.eos_token_id".into(), Value::U32(0)),
+        ("tokenizer.ggml.eot_token_id".into(), Value::U32(EOT_TOKEN)),
+        ("tokenizer.chat_template".into(), Value::Str(CHAT_TEMPLATE.into())),
+    ])
+}
+
+/// The f32 values of a row, transformed from its sources.
+pub fn row_values(model: &Model, row: &GgufRow) -> Result<Vec<f32>> {
+    let mut srcs = Vec::with_capacity(row.sources.len());
+    for name in &row.sources {
+        let t = model.get(name).ok_or_else(|| Error::not_rwkv("tensor is missing").tensor(name))?;
+        srcs.push((t.to_f32()?, t.squeezed_shape()));
+    }
+    let (first, shape) =
+        srcs.first().cloned().ok_or_else(|| Error::corrupt("row without sources").tensor(&row.gguf))?;
+    Ok(match row.transform {
+        Transform::Copy => first,
+        Transform::Stack => srcs.into_iter().flat_map(|(v, _)| v).collect(),
+        Transform::Transpose => {
+            let (a, b) = (shape[0], shape[1]);
+            let mut out = vec![0f32; a * b];
+            for i in 0..a {
+                for j in 0..b {
+                    out[j * a + i] = first[i * b + j];
+                }
+            }
+            out
+        }
+        Transform::Permute021 => {
+            let (p, d, c) = (shape[0], shape[1], shape[2]);
+            let mut out = vec![0f32; p * d * c];
+            for q in 0..p {
+                for i in 0..d {
+                    for j in 0..c {
+                        out[q * c * d + j * d + i] = first[q * d * c + i * c + j];
+                    }
+                }
+            }
+            out
+        }
+        Transform::Rescale(k) => {
+            let s = (1u64 << k) as f32;
+            first.into_iter().map(|v| v / s).collect()
+        }
+    })
+}
+
+/// Little-endian bytes of `values` in a float GGUF type.
+pub fn encode(values: &[f32], ty: GgmlType) -> Vec<u8> {
+    match ty {
+        GgmlType::F16 => values.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()).collect(),
+        GgmlType::BF16 => values.iter().flat_map(|&v| bf16::from_f32(v).to_le_bytes()).collect(),
+        _ => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    }
+}
+
+/// Everything a GGUF file of `model` holds, ready to stream out.
+pub fn plan<'a>(model: &'a Model, outtype: OutType, name: &str) -> Result<(GgufWriter, Vec<PendingTensor<'a>>)> {
+    let mut writer = GgufWriter::new();
+    writer.kv = metadata(model, outtype, name)?;
+    let tensors = rows(model.version, &model.hparams)
+        .into_iter()
+        .map(|row| {
+            let ty = if row.f32 { GgmlType::F32 } else { outtype.ggml() };
+            let ne = row.shape.iter().rev().map(|&d| d as u64).collect();
+            PendingTensor {
+                name: row.gguf.clone(),
+                ne,
+                ty,
+                data: Box::new(move || Ok(encode(&row_values(model, &row)?, ty))),
+            }
+        })
+        .collect();
+    Ok((writer, tensors))
+}

@@ -1,0 +1,182 @@
+//! GGUF → canonical model: the architecture's GGUF rows read backwards. Copies and stacks stay
+//! zero-copy views of the file; transposes, permutes and rescales make owned tensors.
+
+use super::reader::{GgufFile, TensorInfo};
+use super::Value;
+use crate::arch::gguf::{rows, Transform};
+use crate::arch::{self, HParams, Version};
+use crate::dtype::DType;
+use crate::error::{Error, Result, ResultExt};
+use crate::model::{Model, Source};
+use crate::tensor::{Bytes, Tensor};
+use quantize::GgmlType;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+fn dtype_of(ty: GgmlType) -> Option<DType> {
+    match ty {
+        GgmlType::F32 => Some(DType::F32),
+        GgmlType::F16 => Some(DType::F16),
+        GgmlType::BF16 => Some(DType::BF16),
+        _ => None,
+    }
+}
+
+fn get_u(f: &GgufFile, key: &str) -> Result<usize> {
+    f.get(key)
+        .and_then(Value::as_u64)
+        .map(|v| v as usize)
+        .ok_or_else(|| Error::not_rwkv(format!("metadata key '{key}' is missing or not an integer")))
+}
+
+fn tensor<'a>(f: &'a GgufFile, name: &str) -> Result<&'a TensorInfo> {
+    f.tensors
+        .iter()
+        .find(|t| t.name == name)
+        .ok_or_else(|| Error::not_rwkv("tensor is missing from the GGUF file").tensor(name))
+}
+
+/// Version and hyper-parameters from the metadata and a few shapes.
+fn hparams(f: &GgufFile) -> Result<(Version, HParams)> {
+    let arch = f
+        .get("general.architecture")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::not_rwkv("no general.architecture"))?;
+    let version = match arch {
+        "rwkv4" => Version::V4,
+        "rwkv5" => match f.get("rwkv5.version").and_then(Value::as_str) {
+            Some("5.0") => Version::V5_0,
+            Some("5.1") => Version::V5_1,
+            _ => Version::V5_2,
+        },
+        "rwkv6" => Version::V6,
+        "rwkv7" => Version::V7,
+        other => return Err(Error::not_rwkv(format!("architecture '{other}' is not RWKV-4..7"))),
+    };
+    let k = |s: &str| format!("{arch}.{s}");
+    let emb = tensor(f, "token_embd.weight")?.shape();
+    let mut hp = HParams {
+        n_layer: get_u(f, &k("block_count"))?,
+        n_embd: get_u(f, &k("embedding_length"))?,
+        vocab_size: emb[0],
+        dim_ffn: get_u(f, &k("feed_forward_length"))?,
+        ..HParams::default()
+    };
+    hp.dim_att = tensor(f, "blk.0.time_mix_key.weight")?.shape()[0];
+    if version != Version::V4 {
+        let n = get_u(f, &k("wkv.head_size"))?;
+        hp.head_size = Some(n);
+        hp.n_head = Some(hp.dim_att / n.max(1));
+    }
+    match version {
+        Version::V5_0 | Version::V5_1 => {
+            hp.bonus_is_faaaa = matches!(f.get("rwkv5.bonus_is_faaaa"), Some(Value::Bool(true)));
+        }
+        Version::V6 => {
+            hp.time_mix_extra_dim = Some(get_u(f, &k("time_mix_extra_dim"))?);
+            hp.time_decay_extra_dim = Some(get_u(f, &k("time_decay_extra_dim"))?);
+        }
+        Version::V7 => {
+            hp.decay_lora = Some(get_u(f, &k("attention.decay_lora_rank"))?);
+            hp.a_lora = Some(get_u(f, &k("attention.iclr_lora_rank"))?);
+            hp.gate_lora = Some(get_u(f, &k("attention.gate_lora_rank"))?);
+            if hp.n_layer > 1 {
+                hp.v_lora = Some(get_u(f, &k("attention.value_residual_mix_lora_rank"))?);
+            }
+        }
+        _ => {}
+    }
+    Ok((version, hp))
+}
+
+/// Reverse a 2-D or `[p, d, c]` layout change on raw elements of `es` bytes.
+fn permute_bytes(src: &[u8], es: usize, dims: (usize, usize, usize)) -> Vec<u8> {
+    // src is [p, b, a] (as stored); out is [p, a, b].
+    let (p, b, a) = dims;
+    let mut out = vec![0u8; src.len()];
+    for q in 0..p {
+        for i in 0..b {
+            for j in 0..a {
+                let s = ((q * b + i) * a + j) * es;
+                let d = ((q * a + j) * b + i) * es;
+                out[d..d + es].copy_from_slice(&src[s..s + es]);
+            }
+        }
+    }
+    out
+}
+
+pub fn read(path: &Path) -> Result<Model> {
+    let f = GgufFile::open(path)?;
+    from_file(&f).at(path)
+}
+
+pub fn from_file(f: &GgufFile) -> Result<Model> {
+    let (version, hp) = hparams(f)?;
+    let rescale_every = f.get("rwkv6.rescale_every_n_layers").and_then(Value::as_u64).unwrap_or(0) as usize;
+    let specs: HashMap<String, Vec<usize>> = arch::table(version, &hp).into_iter().map(|s| (s.name, s.shape)).collect();
+    let mut out: Vec<Tensor> = Vec::new();
+    let mut made: HashSet<String> = HashSet::new();
+    let mut used: HashSet<&str> = HashSet::new();
+    for row in rows(version, &hp) {
+        // Layer 0's v0/v1/v2 are copies of a0/a1/a2 that llama.cpp's loader wants; skip them.
+        if row.sources.iter().all(|s| made.contains(s)) {
+            used.insert(tensor(f, &row.gguf).map(|t| t.name.as_str())?);
+            continue;
+        }
+        let info = tensor(f, &row.gguf)?;
+        used.insert(info.name.as_str());
+        let dtype = dtype_of(info.ty).ok_or_else(|| {
+            Error::unsupported(format!(
+                "{} tensors cannot be read into a model yet (dequantization arrives with the quantizer)",
+                info.ty
+            ))
+            .tensor(&info.name)
+        })?;
+        let es = dtype.size();
+        let bytes = f.bytes(info);
+        let want_elems: usize =
+            row.sources.iter().map(|s| specs.get(s).map(|sh| sh.iter().product::<usize>()).unwrap_or(0)).sum();
+        if bytes.len() != want_elems * es {
+            return Err(Error::not_rwkv(format!("has {} bytes, expected {} values", bytes.len(), want_elems))
+                .tensor(&info.name));
+        }
+        let mut offset = info.range.start;
+        for src in &row.sources {
+            let shape = specs[src].clone();
+            let n = shape.iter().product::<usize>() * es;
+            let squeezed = crate::tensor::squeeze(&shape);
+            let data = match row.transform {
+                Transform::Copy | Transform::Stack => Bytes::Mapped { map: f.map.clone(), range: offset..offset + n },
+                Transform::Transpose => Bytes::Owned(Arc::from(permute_bytes(
+                    &f.map[offset..offset + n],
+                    es,
+                    (1, squeezed[1], squeezed[0]),
+                ))),
+                Transform::Permute021 => Bytes::Owned(Arc::from(permute_bytes(
+                    &f.map[offset..offset + n],
+                    es,
+                    (squeezed[0], squeezed[2], squeezed[1]),
+                ))),
+                Transform::Rescale(_) => {
+                    // The divisor in the file is 2^(layer / rescale_every) as its metadata says.
+                    let layer: usize = src.split('.').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+                    let k = if rescale_every > 0 { layer / rescale_every } else { 0 };
+                    let vals = crate::dtype::to_f32(dtype, &f.map[offset..offset + n])?;
+                    let scaled: Vec<f32> = vals.iter().map(|v| v * (1u64 << k) as f32).collect();
+                    Bytes::Owned(Arc::from(super::export::encode(&scaled, info.ty)))
+                }
+            };
+            offset += n;
+            out.push(Tensor { name: src.clone(), dtype, shape, data });
+            made.insert(src.clone());
+        }
+    }
+    let extra: Vec<&str> = f.tensors.iter().map(|t| t.name.as_str()).filter(|n| !used.contains(n)).collect();
+    if !extra.is_empty() {
+        return Err(Error::not_rwkv(format!("tensors that no {version} model has: {}", extra.join(", "))));
+    }
+    let source = Source::Gguf { arch: crate::arch::gguf::arch_name(version).into() };
+    Model::new(&f.path, source, f.map.len() as u64, out)
+}
