@@ -147,10 +147,12 @@ def st_table(path):
     raw = Path(path).read_bytes()
     n = struct.unpack("<Q", raw[:8])[0]
     htext = raw[8:8 + n]
-    pairs = json.loads(htext, object_pairs_hook=lambda kv: kv)  # keeps the header's own key order
-    hdr = dict(pairs)
+    hdr = json.loads(htext)
+    top = []  # the header's own top-level key order
+    json.loads(htext, object_pairs_hook=lambda kv: top.append([k for k, _ in kv]) or dict(kv))
+    top = top[-1]  # the outermost object is completed last
     meta = hdr.pop("__metadata__", None)
-    key_order = [k for k, _ in pairs if k != "__metadata__"]
+    key_order = [k for k in top if k != "__metadata__"]
     items = sorted(hdr.items(), key=lambda kv: kv[1]["data_offsets"][0])
     base = 8 + n
     tensors = []
@@ -162,7 +164,7 @@ def st_table(path):
         file_size=len(raw), file_sha256=sha256_bytes(raw), header_len=n, header_sha256=sha256_bytes(htext),
         header_padding=len(htext) - len(htext.rstrip(b" ")),
         metadata=meta,
-        header_first_key_is_metadata=bool(pairs) and pairs[0][0] == "__metadata__",
+        header_first_key_is_metadata=bool(top) and top[0] == "__metadata__",
         header_key_order_equals_data_order=key_order == [t["name"] for t in tensors],
         tensors=tensors,
     )

@@ -61,6 +61,33 @@ impl Linear {
     }
 }
 
+/// Several products at once: for one token each, all GEMVs share a single parallel pass over
+/// row blocks (one wake-up of the thread pool instead of one per matrix); otherwise one by one.
+pub fn forward_many(items: &[(&Linear, ArrayView2<f32>)]) -> Vec<Array2<f32>> {
+    if items.iter().any(|(_, x)| x.nrows() != 1) {
+        return items.iter().map(|(l, x)| l.forward(*x)).collect();
+    }
+    const ROWS: usize = 64;
+    let mut outs: Vec<Array2<f32>> = items.iter().map(|(l, _)| Array2::zeros((1, l.out_dim()))).collect();
+    let inputs: Vec<&[f32]> = items.iter().map(|(_, x)| x.as_slice().expect("contiguous row")).collect();
+    let mut tasks: Vec<(usize, usize, &mut [f32])> = Vec::new();
+    for (i, out) in outs.iter_mut().enumerate() {
+        for (c, chunk) in out.as_slice_mut().expect("contiguous").chunks_mut(ROWS).enumerate() {
+            tasks.push((i, c * ROWS, chunk));
+        }
+    }
+    tasks.into_par_iter().for_each(|(i, start, out)| {
+        let lin = items[i].0;
+        let w = lin.w.as_slice().expect("standard layout");
+        let k = lin.in_dim();
+        for (r, o) in out.iter_mut().enumerate() {
+            let row = start + r;
+            *o = dot(&w[row * k..(row + 1) * k], inputs[i]);
+        }
+    });
+    outs
+}
+
 /// Dot product with 16 independent partial sums, so the compiler can vectorise it.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 16];

@@ -2,7 +2,7 @@
 //! Time-mix: a generalised delta rule with a data-dependent decay, in-context learning rate `a`,
 //! value residual from layer 0 and an output gate; channel-mix: relu² with no receptance.
 
-use crate::linear::Linear;
+use crate::linear::{forward_many, Linear};
 use crate::ops::{self, sigmoid};
 use crate::state::State;
 use crate::weights::{Embedding, Weights};
@@ -181,12 +181,31 @@ impl RwkvV7 {
         let lerp = |m: &[f32]| ops::lerp(xx, prev, m);
         let (xr, xw, xk, xv, xa, xg) =
             (lerp(&att.x_r), lerp(&att.x_w), lerp(&att.x_k), lerp(&att.x_v), lerp(&att.x_a), lerp(&att.x_g));
-        let r = att.receptance.forward(xr.view());
-        let wl = att.w2.forward(ops::map(att.w1.forward(xw.view()), f32::tanh).view());
-        let mut k = att.key.forward(xk.view());
-        let mut v = att.value.forward(xv.view());
-        let a = ops::map(ops::add_row(att.a2.forward(att.a1.forward(xa.view()).view()), &att.a0), sigmoid);
-        let g = att.g2.forward(ops::map(att.g1.forward(xg.view()), sigmoid).view());
+        // The projections that depend only on the mixed inputs, then the LoRAs' second halves.
+        let mut first = vec![
+            (&att.receptance, xr.view()),
+            (&att.key, xk.view()),
+            (&att.value, xv.view()),
+            (&att.w1, xw.view()),
+            (&att.a1, xa.view()),
+            (&att.g1, xg.view()),
+        ];
+        if let Some((_, v1, _)) = &att.v_residual {
+            first.push((v1, xv.view()));
+        }
+        let mut p = forward_many(&first).into_iter();
+        let (r, mut k, mut v) = (p.next().expect("r"), p.next().expect("k"), p.next().expect("v"));
+        let (w_mid, a_mid) = (ops::map(p.next().expect("w1"), f32::tanh), p.next().expect("a1"));
+        let g_mid = ops::map(p.next().expect("g1"), sigmoid);
+        let v_mid = p.next();
+        let mut second = vec![(&att.w2, w_mid.view()), (&att.a2, a_mid.view()), (&att.g2, g_mid.view())];
+        if let (Some((_, _, v2)), Some(vm)) = (&att.v_residual, &v_mid) {
+            second.push((v2, vm.view()));
+        }
+        let mut q = forward_many(&second).into_iter();
+        let (wl, a_lin, g) = (q.next().expect("w2"), q.next().expect("a2"), q.next().expect("g2"));
+        let v_gate_lin = q.next();
+        let a = ops::map(ops::add_row(a_lin, &att.a0), sigmoid);
 
         // kk = normalize(k ⊙ k_k) per head, from k before the in-context rescale.
         let mut kk = k.clone();
@@ -206,8 +225,8 @@ impl RwkvV7 {
             .for_each(|k, &a, &ka| *k *= 1.0 + (a - 1.0) * ka);
         match &att.v_residual {
             None => *v_first = v.clone(),
-            Some((v0, v1, v2)) => {
-                let gate = ops::map(ops::add_row(v2.forward(v1.forward(xv.view()).view()), v0), sigmoid);
+            Some((v0, _, _)) => {
+                let gate = ops::map(ops::add_row(v_gate_lin.expect("value-residual LoRA"), v0), sigmoid);
                 Zip::from(&mut v).and(&*v_first).and(&gate).for_each(|v, &vf, &g| *v += (vf - *v) * g);
             }
         }
