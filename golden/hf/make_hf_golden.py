@@ -304,9 +304,12 @@ def step_t4_v4(work):
 
     patch(conv)
     toks = tokens()
+    # relative output paths: from_pretrained records the directory it was given as _name_or_path in the
+    # pushed config.json, and an absolute scratch path would make two runs differ
+    os.chdir(work)
     for name in ("v4-bf16", "v4-fp16"):
         r = {}
-        out = work / name / "convert"
+        out = Path(name) / "convert"
         conv.convert_rmkv_checkpoint_to_hf_format(
             repo_id="golden-local", checkpoint_file=name + ".pth", output_dir=str(out), size=SIZE_KEY,
             tokenizer_file=str(tok_file), push_to_hub=False, model_name=None)
@@ -330,11 +333,11 @@ def step_t4_v4(work):
         # model.push_to_hub(model_name, max_shard_size="2GB"), which saves with save_pretrained into a work
         # dir before uploading. Emulated by that save_pretrained call. vocab_size must be overridden: the
         # written config takes it from the tokenizer (50277), the checkpoint has 512 rows.
-        push = work / name / "push"
+        push = Path(name) / "push"
         model = AutoModelForCausalLM.from_pretrained(str(out), vocab_size=VOCAB)
         model.save_pretrained(str(push), max_shard_size="2GB", safe_serialization=True)
         r["push_emulation"] = dict(
-            calls=["AutoModelForCausalLM.from_pretrained(output_dir, vocab_size=512)",
+            calls=["AutoModelForCausalLM.from_pretrained('%s', vocab_size=512)  # relative path, cwd = scratch dir" % out.as_posix(),
                    "model.save_pretrained(dir, max_shard_size='2GB', safe_serialization=True)  # = push_to_hub's save step"],
             loaded_dtype=str(next(model.parameters()).dtype).replace("torch.", ""),
             files=folder_listing(push),
@@ -369,7 +372,7 @@ def step_t4_v4(work):
     c2 = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(c2)
     patch(c2)
-    out = work / "v4-bf16" / "convert-4.47.1"
+    out = Path("v4-bf16") / "convert-4.47.1"
     c2.convert_rmkv_checkpoint_to_hf_format(
         repo_id="golden-local", checkpoint_file="v4-bf16.pth", output_dir=str(out), size=SIZE_KEY,
         tokenizer_file=str(tok_file), push_to_hub=False, model_name=None)

@@ -1,5 +1,12 @@
-//! ggml tensor types, block codecs and llama.cpp's file-type rules.
+//! ggml tensor types, block codecs (bit-exact with ggml's x86-64 reference quantizers) and
+//! llama.cpp's file-type rules.
 
+pub mod codec;
+pub mod iq4nl;
+pub mod kquants;
+pub mod legacy;
+pub mod prim;
 pub mod types;
 
+pub use codec::{dequantize, quantize};
 pub use types::GgmlType;

@@ -1,0 +1,130 @@
+//! One entry point per direction: quantize or dequantize whole rows of any supported type.
+
+use crate::types::GgmlType;
+use crate::{iq4nl, kquants, legacy, prim};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodecError(pub String);
+
+impl std::fmt::Display for CodecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CodecError {}
+
+type Quantizer = fn(&[f32], &mut [u8]);
+type Dequantizer = fn(&[u8], &mut [f32]);
+
+fn iq4_nl_block(x: &[f32], out: &mut [u8]) {
+    iq4nl::quantize_iq4_nl(x, out, None)
+}
+
+/// The block functions of a type, when it is implemented.
+fn block_fns(ty: GgmlType) -> Option<(Quantizer, Dequantizer)> {
+    Some(match ty {
+        GgmlType::Q8_0 => (legacy::quantize_q8_0, legacy::dequantize_q8_0),
+        GgmlType::Q4_0 => (legacy::quantize_q4_0, legacy::dequantize_q4_0),
+        GgmlType::Q4_1 => (legacy::quantize_q4_1, legacy::dequantize_q4_1),
+        GgmlType::Q5_0 => (legacy::quantize_q5_0, legacy::dequantize_q5_0),
+        GgmlType::Q5_1 => (legacy::quantize_q5_1, legacy::dequantize_q5_1),
+        GgmlType::Q4K => (kquants::quantize_q4_k, kquants::dequantize_q4_k),
+        GgmlType::Q5K => (kquants::quantize_q5_k, kquants::dequantize_q5_k),
+        GgmlType::Q6K => (kquants::quantize_q6_k, kquants::dequantize_q6_k),
+        GgmlType::IQ4NL => (iq4_nl_block, iq4nl::dequantize_iq4_nl),
+        _ => return None,
+    })
+}
+
+pub fn is_supported(ty: GgmlType) -> bool {
+    matches!(ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16) || block_fns(ty).is_some()
+}
+
+/// Quantize `x` (whole rows; a multiple of the block size) into `ty`'s bytes.
+pub fn quantize(ty: GgmlType, x: &[f32]) -> Result<Vec<u8>, CodecError> {
+    let bytes =
+        ty.row_bytes(x.len()).ok_or_else(|| CodecError(format!("{} values are not whole {ty} blocks", x.len())))?;
+    let mut out = vec![0u8; bytes];
+    match ty {
+        GgmlType::F32 => out.iter_mut().zip(x.iter().flat_map(|v| v.to_le_bytes())).for_each(|(o, b)| *o = b),
+        GgmlType::F16 => x.iter().zip(out.chunks_exact_mut(2)).for_each(|(v, o)| o.copy_from_slice(&prim::to_f16(*v))),
+        GgmlType::BF16 => {
+            x.iter().zip(out.chunks_exact_mut(2)).for_each(|(v, o)| o.copy_from_slice(&prim::to_bf16(*v)))
+        }
+        _ => {
+            let (q, _) = block_fns(ty).ok_or_else(|| CodecError(format!("quantizing to {ty} is not implemented")))?;
+            let (bs, ts) = (ty.block_size(), ty.type_size());
+            for (xb, ob) in x.chunks_exact(bs).zip(out.chunks_exact_mut(ts)) {
+                q(xb, ob);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Dequantize `ty`'s bytes (whole blocks) to f32.
+pub fn dequantize(ty: GgmlType, bytes: &[u8]) -> Result<Vec<f32>, CodecError> {
+    let (bs, ts) = (ty.block_size(), ty.type_size());
+    if bytes.len() % ts != 0 {
+        return Err(CodecError(format!("{} bytes are not whole {ty} blocks", bytes.len())));
+    }
+    let mut y = vec![0f32; bytes.len() / ts * bs];
+    match ty {
+        GgmlType::F32 => {
+            y.iter_mut().zip(bytes.chunks_exact(4)).for_each(|(o, b)| *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        }
+        GgmlType::F16 => y.iter_mut().zip(bytes.chunks_exact(2)).for_each(|(o, b)| *o = prim::from_f16(b)),
+        GgmlType::BF16 => y.iter_mut().zip(bytes.chunks_exact(2)).for_each(|(o, b)| *o = prim::from_bf16(b)),
+        _ => {
+            let (_, d) = block_fns(ty).ok_or_else(|| CodecError(format!("dequantizing {ty} is not implemented")))?;
+            for (b, yb) in bytes.chunks_exact(ts).zip(y.chunks_exact_mut(bs)) {
+                d(b, yb);
+            }
+        }
+    }
+    Ok(y)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize) -> Vec<f32> {
+        let mut s = 0x2545F4914F6CDD1Du64;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.2
+            })
+            .collect()
+    }
+
+    /// Round trip error against each type's resolution: a sanity bound, not the bit-exactness
+    /// check (that one uses ggml's own bytes in golden/quant).
+    #[test]
+    fn every_codec_round_trips_within_its_resolution() {
+        let x = values(1024);
+        let rms = (x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32).sqrt();
+        for (ty, rel) in [
+            (GgmlType::F16, 1e-3),
+            (GgmlType::BF16, 1e-2),
+            (GgmlType::Q8_0, 0.01),
+            (GgmlType::Q6K, 0.03),
+            (GgmlType::Q5_0, 0.06),
+            (GgmlType::Q5_1, 0.06),
+            (GgmlType::Q5K, 0.06),
+            (GgmlType::Q4_0, 0.12),
+            (GgmlType::Q4_1, 0.12),
+            (GgmlType::Q4K, 0.12),
+            (GgmlType::IQ4NL, 0.12),
+        ] {
+            let y = dequantize(ty, &quantize(ty, &x).unwrap()).unwrap();
+            let err = (x.iter().zip(&y).map(|(a, b)| (a - b).powi(2)).sum::<f32>() / x.len() as f32).sqrt();
+            assert!(err < rel * rms, "{ty}: rms error {err} vs signal {rms}");
+        }
+        assert!(quantize(GgmlType::Q4K, &x[..100]).is_err());
+    }
+}
