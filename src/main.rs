@@ -18,6 +18,8 @@ enum Command {
     Inspect(cmd::inspect::Args),
     /// Convert a checkpoint to another format (GGUF now).
     Convert(cmd::convert::Args),
+    /// Quantize a GGUF file to one of llama.cpp's file types, with its per-tensor rules.
+    Quantize(cmd::quantize::Args),
     /// Generate text with the reference engine (World-vocabulary models).
     Run(cmd::run::Args),
     /// Write the logits at every position and the final state for given token ids.
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Convert(args) => cmd::convert::run(args),
+        Command::Quantize(args) => cmd::quantize::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::Logits(args) => cmd::logits::run(args),
         Command::Eval(args) => cmd::eval::run(args),

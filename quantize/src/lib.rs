@@ -2,6 +2,7 @@
 //! llama.cpp's file-type rules.
 
 pub mod codec;
+pub mod ftype;
 pub mod iq4nl;
 pub mod kquants;
 pub mod legacy;

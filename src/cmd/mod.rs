@@ -2,6 +2,7 @@ pub mod convert;
 pub mod eval;
 pub mod inspect;
 pub mod logits;
+pub mod quantize;
 pub mod run;
 pub mod synth;
 

@@ -127,45 +127,46 @@ pub fn from_file(f: &GgufFile) -> Result<Model> {
         }
         let info = tensor(f, &row.gguf)?;
         used.insert(info.name.as_str());
-        let dtype = dtype_of(info.ty).ok_or_else(|| {
-            Error::unsupported(format!(
-                "{} tensors cannot be read into a model yet (dequantization arrives with the quantizer)",
-                info.ty
-            ))
-            .tensor(&info.name)
-        })?;
+        // Quantized tensors are dequantized to f32 once, here; float ones stay in the map.
+        let (dtype, owned): (DType, Option<Arc<[u8]>>) = match dtype_of(info.ty) {
+            Some(d) => (d, None),
+            None => {
+                let values = quantize::dequantize(info.ty, f.bytes(info))
+                    .map_err(|e| Error::unsupported(e.0).tensor(&info.name))?;
+                (DType::F32, Some(Arc::from(super::export::encode(&values, GgmlType::F32))))
+            }
+        };
         let es = dtype.size();
-        let bytes = f.bytes(info);
+        let (base, mut offset): (&[u8], usize) = match &owned {
+            Some(o) => (o, 0),
+            None => (&f.map[..], info.range.start),
+        };
+        let len = owned.as_ref().map_or(info.range.len(), |o| o.len());
         let want_elems: usize =
             row.sources.iter().map(|s| specs.get(s).map(|sh| sh.iter().product::<usize>()).unwrap_or(0)).sum();
-        if bytes.len() != want_elems * es {
-            return Err(Error::not_rwkv(format!("has {} bytes, expected {} values", bytes.len(), want_elems))
-                .tensor(&info.name));
+        if len != want_elems * es {
+            return Err(Error::not_rwkv(format!("has {len} bytes, expected {want_elems} values")).tensor(&info.name));
         }
-        let mut offset = info.range.start;
         for src in &row.sources {
             let shape = specs[src].clone();
             let n = shape.iter().product::<usize>() * es;
-            let squeezed = crate::tensor::squeeze(&shape);
+            let sq = crate::tensor::squeeze(&shape);
+            let part = &base[offset..offset + n];
             let data = match row.transform {
-                Transform::Copy | Transform::Stack => Bytes::Mapped { map: f.map.clone(), range: offset..offset + n },
-                Transform::Transpose => Bytes::Owned(Arc::from(permute_bytes(
-                    &f.map[offset..offset + n],
-                    es,
-                    (1, squeezed[1], squeezed[0]),
-                ))),
-                Transform::Permute021 => Bytes::Owned(Arc::from(permute_bytes(
-                    &f.map[offset..offset + n],
-                    es,
-                    (squeezed[0], squeezed[2], squeezed[1]),
-                ))),
+                Transform::Copy | Transform::Stack if owned.is_none() => {
+                    Bytes::Mapped { map: f.map.clone(), range: offset..offset + n }
+                }
+                Transform::Copy | Transform::Stack => Bytes::Owned(Arc::from(part)),
+                Transform::Transpose => Bytes::Owned(Arc::from(permute_bytes(part, es, (1, sq[1], sq[0])))),
+                Transform::Permute021 => Bytes::Owned(Arc::from(permute_bytes(part, es, (sq[0], sq[2], sq[1])))),
                 Transform::Rescale(_) => {
                     // The divisor in the file is 2^(layer / rescale_every) as its metadata says.
                     let layer: usize = src.split('.').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
                     let k = if rescale_every > 0 { layer / rescale_every } else { 0 };
-                    let vals = crate::dtype::to_f32(dtype, &f.map[offset..offset + n])?;
-                    let scaled: Vec<f32> = vals.iter().map(|v| v * (1u64 << k) as f32).collect();
-                    Bytes::Owned(Arc::from(super::export::encode(&scaled, info.ty)))
+                    let scaled: Vec<f32> =
+                        crate::dtype::to_f32(dtype, part)?.iter().map(|v| v * (1u64 << k) as f32).collect();
+                    let ty = if owned.is_some() { GgmlType::F32 } else { info.ty };
+                    Bytes::Owned(Arc::from(super::export::encode(&scaled, ty)))
                 }
             };
             offset += n;

@@ -4,6 +4,7 @@
 pub mod export;
 pub mod import;
 pub mod reader;
+pub mod requantize;
 pub mod writer;
 
 pub use reader::GgufFile;

@@ -1,0 +1,97 @@
+//! GGUF → GGUF in another file type, as `llama-quantize` does it: llama.cpp's per-tensor type
+//! rules, its key and tensor order, and ggml's reference quantizers (bit-exact). Rows are
+//! quantized in parallel, and each row's bytes depend only on that row.
+
+use super::reader::{GgufFile, TensorInfo};
+use super::{GgufWriter, PendingTensor, Value};
+use crate::error::{Error, Result};
+use quantize::ftype::{n_dims, tensor_type, FileType, Overrides};
+use quantize::GgmlType;
+use rayon::prelude::*;
+use std::path::Path;
+
+/// (layer, name): llama-quantize writes non-block tensors first, then layer by layer.
+fn order_key(name: &str) -> (i64, &str) {
+    let layer = name.strip_prefix("blk.").and_then(|r| r.split('.').next()).and_then(|n| n.parse().ok()).unwrap_or(-1);
+    (layer, name)
+}
+
+/// The type each tensor gets.
+pub fn plan_types(f: &GgufFile, ftype: FileType, o: &Overrides) -> Vec<(usize, GgmlType)> {
+    let mut idx: Vec<usize> = (0..f.tensors.len()).collect();
+    idx.sort_by(|&a, &b| order_key(&f.tensors[a].name).cmp(&order_key(&f.tensors[b].name)));
+    idx.into_iter()
+        .map(|i| {
+            let t = &f.tensors[i];
+            (i, tensor_type(&t.name, &t.ne, ftype, o).unwrap_or(t.ty))
+        })
+        .collect()
+}
+
+/// Convert one tensor's bytes to `ty`, row blocks in parallel.
+pub fn convert_tensor(f: &GgufFile, t: &TensorInfo, ty: GgmlType) -> Result<Vec<u8>> {
+    let src = f.bytes(t);
+    if ty == t.ty {
+        return Ok(src.to_vec());
+    }
+    let ne0 = t.ne[0] as usize;
+    let in_row = t.ty.row_bytes(ne0).ok_or_else(|| Error::corrupt("row is not whole blocks").tensor(&t.name))?;
+    let out_row = ty
+        .row_bytes(ne0)
+        .ok_or_else(|| Error::unsupported(format!("rows of {ne0} are not whole {ty} blocks")).tensor(&t.name))?;
+    let rows = src.len() / in_row.max(1);
+    // About 16k values per task, as llama-quantize chunks its work.
+    let per_task = (16384 / ne0).max(1);
+    let mut out = vec![0u8; rows * out_row];
+    out.par_chunks_mut(per_task * out_row).zip(src.par_chunks(per_task * in_row)).try_for_each(
+        |(o, s)| -> Result<()> {
+            let x = quantize::dequantize(t.ty, s).map_err(|e| Error::unsupported(e.0).tensor(&t.name))?;
+            if let Some(bad) = x.iter().position(|v| !v.is_finite()) {
+                return Err(Error::corrupt(format!("value {} is not finite ({})", bad, x[bad])).tensor(&t.name));
+            }
+            let q = quantize::quantize(ty, &x).map_err(|e| Error::unsupported(e.0).tensor(&t.name))?;
+            o.copy_from_slice(&q);
+            Ok(())
+        },
+    )?;
+    Ok(out)
+}
+
+/// Write `f` re-typed as `ftype` to `out`.
+pub fn write(
+    f: &GgufFile,
+    out: &Path,
+    ftype: FileType,
+    o: &Overrides,
+    force: bool,
+    progress: impl FnMut(usize),
+) -> Result<Vec<(String, GgmlType)>> {
+    let mut writer = GgufWriter::new();
+    writer.kv =
+        f.kv.iter().filter(|(k, _)| k != "general.quantization_version" && k != "general.file_type").cloned().collect();
+    writer.kv.push(("general.quantization_version".into(), Value::U32(2)));
+    writer.kv.push(("general.file_type".into(), Value::U32(ftype.id())));
+    let plan = plan_types(f, ftype, o);
+    for (i, ty) in &plan {
+        if !quantize::codec::is_supported(*ty) {
+            return Err(
+                Error::unsupported(format!("quantizing to {ty} is not implemented yet")).tensor(&f.tensors[*i].name)
+            );
+        }
+    }
+    let tensors: Vec<PendingTensor> = plan
+        .iter()
+        .map(|&(i, ty)| {
+            let t = &f.tensors[i];
+            let dims = n_dims(&t.ne);
+            PendingTensor {
+                name: t.name.clone(),
+                ne: t.ne[..dims].to_vec(),
+                ty,
+                data: Box::new(move || convert_tensor(f, t, ty)),
+            }
+        })
+        .collect();
+    writer.write(out, force, &tensors, progress)?;
+    Ok(plan.iter().map(|&(i, ty)| (f.tensors[i].name.clone(), ty)).collect())
+}

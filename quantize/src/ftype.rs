@@ -1,0 +1,209 @@
+//! llama.cpp's file types (`general.file_type`) and its per-tensor type choice for the RWKV
+//! architectures (llama.cpp `src/llama-quant.cpp`: `tensor_allows_quantization`,
+//! `llama_tensor_get_type_impl`, `tensor_type_fallback`), as measured on llama.cpp's own build.
+
+use crate::types::GgmlType;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FileType {
+    F32,
+    F16,
+    BF16,
+    Q8_0,
+    Q6K,
+    Q5KM,
+    Q5KS,
+    Q4KM,
+    Q4KS,
+    Q4_0,
+    IQ4NL,
+    IQ3M,
+    IQ3S,
+    IQ3XS,
+    IQ3XXS,
+}
+
+/// (file type, llama-quantize name, `general.file_type`, default tensor type)
+const TABLE: &[(FileType, &str, u32, GgmlType)] = &[
+    (FileType::F32, "F32", 0, GgmlType::F32),
+    (FileType::F16, "F16", 1, GgmlType::F16),
+    (FileType::BF16, "BF16", 32, GgmlType::BF16),
+    (FileType::Q8_0, "Q8_0", 7, GgmlType::Q8_0),
+    (FileType::Q6K, "Q6_K", 18, GgmlType::Q6K),
+    (FileType::Q5KM, "Q5_K_M", 17, GgmlType::Q5K),
+    (FileType::Q5KS, "Q5_K_S", 16, GgmlType::Q5K),
+    (FileType::Q4KM, "Q4_K_M", 15, GgmlType::Q4K),
+    (FileType::Q4KS, "Q4_K_S", 14, GgmlType::Q4K),
+    (FileType::Q4_0, "Q4_0", 2, GgmlType::Q4_0),
+    (FileType::IQ4NL, "IQ4_NL", 25, GgmlType::IQ4NL),
+    (FileType::IQ3M, "IQ3_M", 27, GgmlType::IQ3S),
+    (FileType::IQ3S, "IQ3_S", 26, GgmlType::IQ3S),
+    (FileType::IQ3XS, "IQ3_XS", 22, GgmlType::IQ3S),
+    (FileType::IQ3XXS, "IQ3_XXS", 23, GgmlType::IQ3XXS),
+];
+
+impl FileType {
+    fn row(self) -> &'static (FileType, &'static str, u32, GgmlType) {
+        TABLE.iter().find(|r| r.0 == self).expect("in the table")
+    }
+    pub fn name(self) -> &'static str {
+        self.row().1
+    }
+    pub fn id(self) -> u32 {
+        self.row().2
+    }
+    pub fn default_type(self) -> GgmlType {
+        self.row().3
+    }
+    /// llama-quantize's names, case-insensitive; "Q4_K" means Q4_K_M as there.
+    pub fn parse(s: &str) -> Option<FileType> {
+        let s = s.to_ascii_uppercase();
+        let s = if s == "Q4_K" {
+            "Q4_K_M".to_string()
+        } else if s == "Q5_K" {
+            "Q5_K_M".to_string()
+        } else {
+            s
+        };
+        TABLE.iter().find(|r| r.1 == s).map(|r| r.0)
+    }
+    pub fn all() -> impl Iterator<Item = FileType> {
+        TABLE.iter().map(|r| r.0)
+    }
+}
+
+/// Tensors llama-quantize never touches in RWKV files (they keep their input type).
+const RWKV_KEEP: &[&str] = &[
+    "time_mix_first.weight",
+    "time_mix_w0.weight",
+    "time_mix_w1.weight",
+    "time_mix_w2.weight",
+    "time_mix_v0.weight",
+    "time_mix_v1.weight",
+    "time_mix_v2.weight",
+    "time_mix_a0.weight",
+    "time_mix_a1.weight",
+    "time_mix_a2.weight",
+    "time_mix_g1.weight",
+    "time_mix_g2.weight",
+    "time_mix_decay_w1.weight",
+    "time_mix_decay_w2.weight",
+    "time_mix_lerp_fused.weight",
+];
+
+/// `ggml_n_dims`: the index of the last dimension above 1, plus one (at least 1).
+pub fn n_dims(ne: &[u64]) -> usize {
+    ne.iter().rposition(|&d| d > 1).map_or(1, |i| i + 1)
+}
+
+pub fn allows_quantization(name: &str, ne: &[u64]) -> bool {
+    n_dims(ne) >= 2
+        && name.ends_with("weight")
+        && !name.contains("_norm.weight")
+        && !RWKV_KEEP.iter().any(|k| name.contains(k))
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Overrides {
+    pub output: Option<GgmlType>,
+    pub token_embedding: Option<GgmlType>,
+    pub pure: bool,
+}
+
+fn is_block_quant(t: GgmlType) -> bool {
+    !matches!(t, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16)
+}
+
+/// The type a quantizable tensor of an RWKV file gets; `None` means "keep the input type".
+pub fn tensor_type(name: &str, ne: &[u64], ftype: FileType, o: &Overrides) -> Option<GgmlType> {
+    if !allows_quantization(name, ne) {
+        return None;
+    }
+    if name == "token_embd.weight" {
+        if let Some(t) = o.token_embedding {
+            return Some(t);
+        }
+    }
+    if name == "output.weight" {
+        if let Some(t) = o.output {
+            return Some(t);
+        }
+    }
+    let default = ftype.default_type();
+    if !is_block_quant(default) {
+        return Some(default);
+    }
+    let mut t = default;
+    if !o.pure && name == "output.weight" {
+        t = if ne[0] as usize % default.block_size() != 0 {
+            GgmlType::Q8_0
+        } else if ftype == FileType::IQ3XXS {
+            GgmlType::Q5K
+        } else if default != GgmlType::Q8_0 {
+            GgmlType::Q6K
+        } else {
+            GgmlType::Q8_0
+        };
+    }
+    Some(fallback(t, ne[0] as usize))
+}
+
+/// `tensor_type_fallback`: a row that is not whole blocks gets a 32-block type, else F16.
+pub fn fallback(t: GgmlType, ne0: usize) -> GgmlType {
+    if ne0 % t.block_size() == 0 {
+        return t;
+    }
+    let t = match t {
+        GgmlType::IQ3XXS
+        | GgmlType::IQ3S
+        | GgmlType::IQ2XXS
+        | GgmlType::IQ2XS
+        | GgmlType::IQ2S
+        | GgmlType::IQ1S
+        | GgmlType::IQ1M
+        | GgmlType::IQ4XS => GgmlType::IQ4NL,
+        GgmlType::Q4K => GgmlType::Q5_0,
+        GgmlType::Q6K => GgmlType::Q8_0,
+        GgmlType::Q2K | GgmlType::Q3K => GgmlType::Q4_0,
+        GgmlType::Q5K => GgmlType::Q5_1,
+        other => other,
+    };
+    if ne0 % t.block_size() == 0 {
+        t
+    } else {
+        GgmlType::F16
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The measured table (notes §4.3, rwkv7 with n_embd 256, ffn 1024).
+    #[test]
+    fn rwkv7_types_per_file_type() {
+        let big = [256u64, 256];
+        let out = [256u64, 65536];
+        let o = Overrides::default();
+        let t = |n: &str, ne: &[u64], f| tensor_type(n, ne, f, &o);
+        assert_eq!(t("blk.0.time_mix_key.weight", &big, FileType::Q4KM), Some(GgmlType::Q4K));
+        assert_eq!(t("output.weight", &out, FileType::Q4KM), Some(GgmlType::Q6K));
+        assert_eq!(t("token_embd.weight", &out, FileType::Q4KS), Some(GgmlType::Q4K));
+        assert_eq!(t("output.weight", &out, FileType::Q4_0), Some(GgmlType::Q6K));
+        assert_eq!(t("output.weight", &out, FileType::Q8_0), Some(GgmlType::Q8_0));
+        assert_eq!(t("output.weight", &out, FileType::IQ3M), Some(GgmlType::Q6K));
+        assert_eq!(t("blk.3.time_mix_a1.weight", &big, FileType::Q4KM), None);
+        assert_eq!(t("blk.3.time_mix_lerp_fused.weight", &[256, 1, 1, 6], FileType::Q8_0), None);
+        assert_eq!(t("blk.3.attn_norm.weight", &[256], FileType::Q8_0), None);
+        assert_eq!(t("blk.0.channel_mix_value.weight", &[1024, 256], FileType::BF16), Some(GgmlType::BF16));
+        let bf16_q8 = Overrides { output: Some(GgmlType::BF16), token_embedding: Some(GgmlType::BF16), pure: false };
+        assert_eq!(tensor_type("output.weight", &out, FileType::Q8_0, &bf16_q8), Some(GgmlType::BF16));
+        // Rows that are not whole 256-blocks fall back (n_embd 160).
+        assert_eq!(t("blk.0.time_mix_key.weight", &[160, 160], FileType::Q4KM), Some(GgmlType::Q5_0));
+        assert_eq!(t("output.weight", &[160, 65536], FileType::Q4KM), Some(GgmlType::Q8_0));
+        assert_eq!(t("blk.0.time_mix_key.weight", &[160, 160], FileType::IQ3XS), Some(GgmlType::IQ4NL));
+        assert_eq!(n_dims(&[256, 1, 1, 6]), 4);
+        assert_eq!(n_dims(&[256, 1, 1]), 1);
+        assert_eq!(FileType::parse("q4_k"), Some(FileType::Q4KM));
+    }
+}
