@@ -62,6 +62,16 @@ impl DType {
         })
     }
 
+    /// The ggml type with the same bytes, for the float types.
+    pub fn ggml_equivalent(self) -> Option<quantize::GgmlType> {
+        match self {
+            DType::F32 => Some(quantize::GgmlType::F32),
+            DType::F16 => Some(quantize::GgmlType::F16),
+            DType::BF16 => Some(quantize::GgmlType::BF16),
+            _ => None,
+        }
+    }
+
     pub fn is_float(self) -> bool {
         matches!(self, DType::F32 | DType::F16 | DType::BF16 | DType::F64)
     }

@@ -34,6 +34,18 @@ impl Bytes {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// Let the kernel drop these bytes' pages from this process (they stay in the page cache and
+    /// come back on the next read). Writers call this after each tensor so that converting a
+    /// model never keeps more than about one tensor resident.
+    pub fn release_pages(&self) {
+        #[cfg(unix)]
+        if let Bytes::Mapped { map, range } = self {
+            // SAFETY: the map is read-only and file-backed: dropped pages are re-read from the
+            // file unchanged, so no borrowed slice ever sees different bytes.
+            let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, range.start, range.len()) };
+        }
+    }
+
     /// True when the bytes stay in the file's map (no copy was made).
     pub fn is_mapped(&self) -> bool {
         matches!(self, Bytes::Mapped { .. })

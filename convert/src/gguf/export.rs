@@ -187,6 +187,42 @@ pub fn encode(values: &[f32], ty: GgmlType) -> Vec<u8> {
     }
 }
 
+/// Stream the bytes of one row in `ty` into `sink`. Copies in the source's own type are passed
+/// through; other conversions go through f32 a chunk at a time. Source pages are released as they
+/// are consumed, so a conversion keeps about one chunk resident, not one tensor.
+pub fn row_bytes(model: &Model, row: &GgufRow, ty: GgmlType, sink: &mut super::Sink) -> Result<()> {
+    const CHUNK: usize = 1 << 20;
+    let sources: Vec<&crate::Tensor> = row
+        .sources
+        .iter()
+        .map(|n| model.get(n).ok_or_else(|| Error::not_rwkv("tensor is missing").tensor(n)))
+        .collect::<Result<_>>()?;
+    if !matches!(row.transform, Transform::Copy | Transform::Stack) {
+        sink(&encode(&row_values(model, row)?, ty))?;
+        for t in &sources {
+            t.data.release_pages();
+        }
+        return Ok(());
+    }
+    for t in &sources {
+        let es = t.dtype.size();
+        let same = t.dtype.ggml_equivalent() == Some(ty);
+        let bytes = t.bytes();
+        for (i, chunk) in bytes.chunks(CHUNK / es * es).enumerate() {
+            if same {
+                sink(chunk)?;
+            } else {
+                sink(&encode(&crate::dtype::to_f32(t.dtype, chunk).map_err(|e| e.tensor(&t.name))?, ty))?;
+            }
+            if let crate::tensor::Bytes::Mapped { map, range } = &t.data {
+                let start = range.start + i * (CHUNK / es * es);
+                crate::tensor::Bytes::Mapped { map: map.clone(), range: start..start + chunk.len() }.release_pages();
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Everything a GGUF file of `model` holds, ready to stream out.
 pub fn plan<'a>(model: &'a Model, outtype: OutType, name: &str) -> Result<(GgufWriter, Vec<PendingTensor<'a>>)> {
     let mut writer = GgufWriter::new();
@@ -200,7 +236,7 @@ pub fn plan<'a>(model: &'a Model, outtype: OutType, name: &str) -> Result<(GgufW
                 name: row.gguf.clone(),
                 ne,
                 ty,
-                data: Box::new(move || Ok(encode(&row_values(model, &row)?, ty))),
+                data: Box::new(move |sink: &mut super::Sink| row_bytes(model, &row, ty, sink)),
             }
         })
         .collect();

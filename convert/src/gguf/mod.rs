@@ -8,7 +8,7 @@ pub mod requantize;
 pub mod writer;
 
 pub use reader::GgufFile;
-pub use writer::{GgufWriter, PendingTensor};
+pub use writer::{GgufWriter, PendingTensor, Sink};
 
 pub const MAGIC: &[u8; 4] = b"GGUF";
 pub const VERSION: u32 = 3;

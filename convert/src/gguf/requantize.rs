@@ -28,33 +28,48 @@ pub fn plan_types(f: &GgufFile, ftype: FileType, o: &Overrides) -> Vec<(usize, G
         .collect()
 }
 
-/// Convert one tensor's bytes to `ty`, row blocks in parallel.
-pub fn convert_tensor(f: &GgufFile, t: &TensorInfo, ty: GgmlType) -> Result<Vec<u8>> {
+/// Convert one tensor's bytes to `ty` into `sink`: batches of row blocks quantized in parallel,
+/// written in order, the input's pages released behind them.
+pub fn convert_tensor(f: &GgufFile, t: &TensorInfo, ty: GgmlType, sink: &mut super::Sink) -> Result<()> {
     let src = f.bytes(t);
+    let release = |start: usize, len: usize| {
+        #[cfg(unix)]
+        // SAFETY: read-only file map; dropped pages are re-read unchanged if touched again.
+        let _ = unsafe { f.map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, t.range.start + start, len) };
+    };
     if ty == t.ty {
-        return Ok(src.to_vec());
+        for (i, c) in src.chunks(1 << 20).enumerate() {
+            sink(c)?;
+            release(i << 20, c.len());
+        }
+        return Ok(());
     }
     let ne0 = t.ne[0] as usize;
     let in_row = t.ty.row_bytes(ne0).ok_or_else(|| Error::corrupt("row is not whole blocks").tensor(&t.name))?;
     let out_row = ty
         .row_bytes(ne0)
         .ok_or_else(|| Error::unsupported(format!("rows of {ne0} are not whole {ty} blocks")).tensor(&t.name))?;
-    let rows = src.len() / in_row.max(1);
-    // About 16k values per task, as llama-quantize chunks its work.
+    // About 16k values per task, as llama-quantize chunks its work; 64 tasks per batch.
     let per_task = (16384 / ne0).max(1);
-    let mut out = vec![0u8; rows * out_row];
-    out.par_chunks_mut(per_task * out_row).zip(src.par_chunks(per_task * in_row)).try_for_each(
-        |(o, s)| -> Result<()> {
-            let x = quantize::dequantize(t.ty, s).map_err(|e| Error::unsupported(e.0).tensor(&t.name))?;
-            if let Some(bad) = x.iter().position(|v| !v.is_finite()) {
-                return Err(Error::corrupt(format!("value {} is not finite ({})", bad, x[bad])).tensor(&t.name));
-            }
-            let q = quantize::quantize(ty, &x).map_err(|e| Error::unsupported(e.0).tensor(&t.name))?;
-            o.copy_from_slice(&q);
-            Ok(())
-        },
-    )?;
-    Ok(out)
+    let batch_rows = per_task * 64;
+    for (b, s) in src.chunks(batch_rows * in_row).enumerate() {
+        let rows = s.len() / in_row;
+        let mut out = vec![0u8; rows * out_row];
+        out.par_chunks_mut(per_task * out_row).zip(s.par_chunks(per_task * in_row)).try_for_each(
+            |(o, s)| -> Result<()> {
+                let x = quantize::dequantize(t.ty, s).map_err(|e| Error::unsupported(e.0).tensor(&t.name))?;
+                if let Some(bad) = x.iter().position(|v| !v.is_finite()) {
+                    return Err(Error::corrupt(format!("value {bad} is not finite ({})", x[bad])).tensor(&t.name));
+                }
+                let q = quantize::quantize(ty, &x).map_err(|e| Error::unsupported(e.0).tensor(&t.name))?;
+                o.copy_from_slice(&q);
+                Ok(())
+            },
+        )?;
+        sink(&out)?;
+        release(b * batch_rows * in_row, s.len());
+    }
+    Ok(())
 }
 
 /// Write `f` re-typed as `ftype` to `out`.
@@ -88,7 +103,7 @@ pub fn write(
                 name: t.name.clone(),
                 ne: t.ne[..dims].to_vec(),
                 ty,
-                data: Box::new(move || convert_tensor(f, t, ty)),
+                data: Box::new(move |sink: &mut super::Sink| convert_tensor(f, t, ty, sink)),
             }
         })
         .collect();

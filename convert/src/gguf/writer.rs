@@ -8,13 +8,17 @@ use crate::output::AtomicFile;
 use quantize::GgmlType;
 use std::path::Path;
 
-/// A tensor to write: its GGUF record, and a function that makes its bytes when their turn comes.
+/// Where a tensor's bytes go, piece by piece.
+pub type Sink<'s> = dyn FnMut(&[u8]) -> Result<()> + 's;
+
+/// A tensor to write: its GGUF record, and a function that streams its bytes into a sink when
+/// their turn comes (so no tensor needs to be whole in memory).
 pub struct PendingTensor<'a> {
     pub name: String,
     /// ggml order: `ne[0]` is the contiguous dimension (the reverse of the torch shape).
     pub ne: Vec<u64>,
     pub ty: GgmlType,
-    pub data: Box<dyn Fn() -> Result<Vec<u8>> + Send + Sync + 'a>,
+    pub data: Box<dyn Fn(&mut Sink) -> Result<()> + Send + Sync + 'a>,
 }
 
 impl PendingTensor<'_> {
@@ -115,14 +119,18 @@ impl GgufWriter {
         let mut file = AtomicFile::create(path, force)?;
         file.write_all(&header)?;
         for (i, t) in tensors.iter().enumerate() {
-            let bytes = (t.data)().map_err(|e| e.tensor(&t.name).at(path))?;
             let want = t.n_bytes()?;
-            if bytes.len() != want {
-                return Err(Error::corrupt(format!("made {} bytes, the record says {want}", bytes.len()))
+            let mut written = 0usize;
+            (t.data)(&mut |bytes: &[u8]| {
+                written += bytes.len();
+                file.write_all(bytes)
+            })
+            .map_err(|e| e.tensor(&t.name).at(path))?;
+            if written != want {
+                return Err(Error::corrupt(format!("made {written} bytes, the record says {want}"))
                     .tensor(&t.name)
                     .at(path));
             }
-            file.write_all(&bytes)?;
             file.write_all(&vec![0u8; pad(want, align) - want])?;
             progress(i);
         }
