@@ -4,6 +4,7 @@ pub mod arch;
 pub mod dtype;
 pub mod error;
 pub mod gguf;
+pub mod hf;
 pub mod model;
 pub mod output;
 pub mod synth;

@@ -17,6 +17,7 @@ pub enum Source {
     TorchZip { prefix: String },
     TorchLegacy,
     Gguf { arch: String },
+    Hf { model_type: String },
 }
 
 pub struct Model {
@@ -32,6 +33,9 @@ pub struct Model {
 impl Model {
     /// Open any supported checkpoint; reads only headers and metadata, never tensor data.
     pub fn open(path: &Path) -> Result<Model> {
+        if path.is_dir() {
+            return crate::hf::read::read(path);
+        }
         let mut head = [0u8; 4];
         if let Ok(mut f) = std::fs::File::open(path) {
             let _ = std::io::Read::read(&mut f, &mut head);

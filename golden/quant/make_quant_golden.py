@@ -89,7 +89,7 @@ def ptr(a):
 # ---------------------------------------------------------------- inputs
 
 def rows_256(rng):
-    """16 rows of 256; each row is a 256-superblock = 8 sub-blocks of 32 = 16 groups of 16."""
+    """17 rows of 256; each row is a 256-superblock = 8 sub-blocks of 32 = 16 groups of 16."""
     n = 256
     R = []
     desc = []
@@ -109,7 +109,7 @@ def rows_256(rng):
     add(x, "N(0, 0.02^2) with outliers at 3, 77, 130, 200 (+1.5, -4.0, +7.25, -0.9)")
     add(rng.uniform(0.01, 1.0, n), "all positive U(0.01, 1)")
     add(rng.integers(-16, 17, n) / 8.0, "exact ties: k/8, k in -16..16")
-    add(rng.normal(0, 1.0, n) * 1e-6, "tiny: N(0,1)*1e-6 (fp16-subnormal scales)")
+    add(rng.normal(0, 1.0, n) * 1e-6, "tiny: N(0,1)*1e-6 (scales below half the smallest fp16 subnormal round to 0 for Q8_0/Q6_K/IQ4_NL/IQ3_*; subnormal for Q4_0/Q5_0/...)")
     add(rng.normal(0, 1.0, n) * 100.0, "large: N(0,1)*100")
     mags = np.repeat(np.array([1e-8, 1e-6, 1e-4, 1e-2, 1.0, 10.0, 100.0, 0.5]), 32)
     add(rng.normal(0, 1.0, n) * mags, "sub-block magnitudes 1e-8,1e-6,1e-4,1e-2,1,10,100,0.5 (scale underflow / dj==0 paths)")
@@ -121,6 +121,7 @@ def rows_256(rng):
     x = rng.integers(-16, 17, n) / 16.0
     x[rng.random(n) < 0.15] = -0.0
     add(x, "ties k/16 in [-1, 1] with ~15% negative zeros (-0.0)")
+    add(rng.normal(0, 1.0, n) * 3e-4, "small: N(0,1)*3e-4 (fp16-subnormal but non-zero scales for every type)")
     return np.stack(R), desc
 
 

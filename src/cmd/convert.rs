@@ -10,11 +10,20 @@ use std::path::PathBuf;
 pub struct Args {
     /// The source: a `.pth` checkpoint or a GGUF file.
     pub model: PathBuf,
-    /// The target format.
-    #[arg(long, value_parser = ["gguf"])]
+    /// The target format: `gguf` (a file) or `hf` (a folder: transformers / RWKV org / fla layout).
+    #[arg(long, value_parser = ["gguf", "hf"])]
     pub to: String,
-    /// The output file.
+    /// The output file (gguf) or folder (hf).
     pub out: PathBuf,
+    /// hf: tensor dtype (`keep` keeps each tensor's own).
+    #[arg(long, default_value = "keep")]
+    pub dtype: String,
+    /// hf: shard past this size (e.g. 2GB, 500MB; decimal units as the hub counts them).
+    #[arg(long, default_value = "2GB")]
+    pub max_shard_size: String,
+    /// hf: a folder of the target's remote code (*.py) to copy in (rwkv-convert ships none).
+    #[arg(long)]
+    pub remote_code_dir: Option<PathBuf>,
     /// Tensor type of the weight matrices (norms, mixes and LoRAs stay F32 as llama.cpp's converter keeps them).
     #[arg(long, default_value = "bf16")]
     pub outtype: String,
@@ -25,7 +34,52 @@ pub struct Args {
     pub force: bool,
 }
 
+fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim().to_ascii_uppercase();
+    let (num, mult) = [("GB", 1_000_000_000u64), ("MB", 1_000_000), ("KB", 1_000), ("B", 1)]
+        .iter()
+        .find_map(|(u, m)| s.strip_suffix(u).map(|n| (n.trim().to_string(), *m)))
+        .unwrap_or((s.clone(), 1));
+    num.parse::<f64>().ok().map(|n| (n * mult as f64) as u64)
+}
+
+fn run_hf(args: &Args) -> Result<()> {
+    use convert::hf::{write_folder, HfDtype, HfOptions};
+    let Some(dtype) = HfDtype::parse(&args.dtype) else {
+        bail!("--dtype {} is not one of keep, f32, f16, bf16", args.dtype)
+    };
+    let Some(max_shard_bytes) = parse_size(&args.max_shard_size) else {
+        bail!("cannot read --max-shard-size {}", args.max_shard_size)
+    };
+    if args.out.join("config.json").exists() && !args.force {
+        bail!("{} already holds a model; pass --force to overwrite it", args.out.display());
+    }
+    let model = Model::open(&args.model)?;
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} tensors [{elapsed_precise}]").expect("template"),
+    );
+    bar.set_message(format!("writing {}", args.out.display()));
+    let opts = HfOptions { dtype, max_shard_bytes, force: args.force, remote_code_dir: args.remote_code_dir.clone() };
+    let files = write_folder(&model, &args.out, &opts, |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    if model.hparams.vocab_size < convert::vocab::world().len() {
+        eprintln!(
+            "note: the vocabulary ({} rows) is not World's: no tokenizer files were written",
+            model.hparams.vocab_size
+        );
+    }
+    eprintln!("wrote {} files to {}", files.len(), args.out.display());
+    Ok(())
+}
+
 pub fn run(args: Args) -> Result<()> {
+    if args.to == "hf" {
+        return run_hf(&args);
+    }
     let Some(outtype) = OutType::parse(&args.outtype) else {
         bail!("--outtype {} is not one of f32, f16, bf16", args.outtype);
     };

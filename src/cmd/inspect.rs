@@ -28,6 +28,11 @@ pub fn run(args: Args) -> Result<()> {
     if args.raw {
         return run_raw(&args);
     }
+    if args.file.is_dir() {
+        let model = Model::open(&args.file)?;
+        out(&if args.json { serde_json::to_string_pretty(&to_json(&model))? + "\n" } else { table(&model) });
+        return Ok(());
+    }
     if is_gguf(&args.file) {
         return run_gguf(&args);
     }
@@ -97,6 +102,7 @@ fn table(m: &Model) -> String {
         convert::model::Source::Gguf { arch } if convert::arch::gguf::llama_cpp_loads(m.version) => {
             format!("GGUF, architecture '{arch}'")
         }
+        convert::model::Source::Hf { model_type } => format!("HF folder, model_type '{model_type}'"),
         convert::model::Source::Gguf { arch } => {
             format!("GGUF, architecture '{arch}': rwkv-convert's own layout, which llama.cpp does not load")
         }

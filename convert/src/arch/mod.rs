@@ -3,6 +3,7 @@
 //! add their target names to it as new columns.
 
 pub mod gguf;
+pub mod hf;
 pub mod v4;
 pub mod v5;
 pub mod v6;
