@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Conversion benchmark: `.pth` → GGUF (and, when given, → quantized GGUF) on the 191M-parameter
+"""Conversion benchmark: `.pth` → GGUF, → HF folder (and, when given, → quantized GGUF) on the 191M-parameter
 RWKV-7 shape (12 x 768, vocab 65536, bf16), against copying the same bytes with `cp`.
 
     python3 bench/convert_bench.py [--outtype bf16] [--quantize Q8_0 ...]
@@ -55,6 +55,9 @@ def main():
     gguf = os.path.join(DIR, f"synth-{args.outtype}.gguf")
     t, rss = run([binary, "convert", src, "--to", "gguf", gguf, "--outtype", args.outtype, "--force"])
     rows.append((f"convert --to gguf --outtype {args.outtype}", t, rss))
+    hf = os.path.join(DIR, "synth-hf")
+    t, rss = run([binary, "convert", src, "--to", "hf", hf, "--force"])
+    rows.append(("convert --to hf (keep bf16)", t, rss))
     for q in args.quantize:
         t, rss = run([binary, "quantize", gguf, os.path.join(DIR, f"synth-{q}.gguf"), q, "--force"])
         rows.append((f"quantize {q}", t, rss))

@@ -143,7 +143,7 @@ fn config(model: &Model, dtype: HfDtype) -> Result<BTreeMap<String, J>> {
 }
 
 /// The files besides the weights.
-pub fn files(model: &Model, dtype: HfDtype) -> Result<Vec<(String, Vec<u8>)>> {
+pub fn files(model: &Model, dtype: HfDtype, source_hash: (u64, String)) -> Result<Vec<(String, Vec<u8>)>> {
     let mut out = vec![("config.json".to_string(), file(config(model, dtype)?))];
     let mut gen = BTreeMap::new();
     for k in ["bos_token_id", "eos_token_id", "pad_token_id"] {
@@ -182,14 +182,21 @@ pub fn files(model: &Model, dtype: HfDtype) -> Result<Vec<(String, Vec<u8>)>> {
         added.insert(end.to_string(), i(0));
         out.push(("added_tokens.json".into(), file(added)));
     }
-    out.push(("rwkv_convert.json".into(), file(provenance(model)?)));
+    out.push(("rwkv_convert.json".into(), file(provenance(model, source_hash))));
     Ok(out)
 }
 
+/// The size and blake3 hash of a file, read through a buffer (hashing a many-GB file must not
+/// make it resident).
+pub fn hash_file(path: &std::path::Path) -> Result<(u64, String)> {
+    let mut hasher = blake3::Hasher::new();
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(e, path))?;
+    let len = std::io::copy(&mut file, &mut hasher).map_err(|e| Error::io(e, path))?;
+    Ok((len, hasher.finalize().to_hex().to_string()))
+}
+
 /// Where the folder came from: the source file and its blake3 hash.
-fn provenance(model: &Model) -> Result<BTreeMap<String, J>> {
-    let map = crate::torch::map_file(&model.path)?;
-    let hash = blake3::hash(&map);
+fn provenance(model: &Model, (len, hash): (u64, String)) -> BTreeMap<String, J> {
     let mut p = BTreeMap::new();
     p.insert("tool".to_string(), s("rwkv-convert"));
     p.insert("tool_version".to_string(), s(env!("CARGO_PKG_VERSION")));
@@ -198,7 +205,7 @@ fn provenance(model: &Model) -> Result<BTreeMap<String, J>> {
         "source_file".to_string(),
         s(&model.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()),
     );
-    p.insert("source_bytes".to_string(), J::Int(map.len() as i64));
-    p.insert("source_blake3".to_string(), s(&hash.to_hex()));
-    Ok(p)
+    p.insert("source_bytes".to_string(), J::Int(len as i64));
+    p.insert("source_blake3".to_string(), s(&hash));
+    p
 }

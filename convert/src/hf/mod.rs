@@ -83,11 +83,15 @@ fn row_bytes(model: &Model, row: &HfRow, out: DType, sink: &mut Sink) -> Result<
         _ => {
             let es = t.dtype.size();
             let chunk = (1 << 20) / es * es;
-            for c in t.bytes().chunks(chunk) {
+            for (i, c) in t.bytes().chunks(chunk).enumerate() {
                 if t.dtype == out {
                     sink(c)?;
                 } else {
                     sink(&encode(&crate::dtype::to_f32(t.dtype, c)?, ty))?;
+                }
+                if let crate::tensor::Bytes::Mapped { map, range } = &t.data {
+                    let start = range.start + i * chunk;
+                    crate::tensor::Bytes::Mapped { map: map.clone(), range: start..start + c.len() }.release_pages();
                 }
             }
         }
@@ -105,6 +109,9 @@ pub fn write_folder(
 ) -> Result<Vec<PathBuf>> {
     let rows = rows(model.version, &model.hparams).map_err(|e| e.at(&model.path))?;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(e, dir))?;
+    // Hash the source for the provenance file on another thread while the tensors are written.
+    let source = model.path.clone();
+    let hashing = std::thread::spawn(move || config::hash_file(&source));
     let mut tensors = Vec::with_capacity(rows.len());
     for row in &rows {
         let src = model.get(&row.source).ok_or_else(|| Error::not_rwkv("tensor is missing").tensor(&row.source))?;
@@ -163,7 +170,8 @@ pub fn write_folder(
         );
         text_files.push(("model.safetensors.index.json".into(), index.into_bytes()));
     }
-    text_files.extend(config::files(model, opts.dtype)?);
+    let hash = hashing.join().map_err(|_| Error::corrupt("the hashing thread panicked"))??;
+    text_files.extend(config::files(model, opts.dtype, hash)?);
     for (name, bytes) in text_files {
         let path = dir.join(&name);
         let mut f = crate::output::AtomicFile::create(&path, opts.force)?;
