@@ -40,6 +40,9 @@ pub fn quantize_iq4_nl(x: &[f32], out: &mut [u8], weights: Option<&[f32]>) {
     }
     out[..18].fill(0);
     if amax < 1e-15 {
+        // d = 0; the indices are still written, as best_index(0) (value 1, index 8).
+        let l = best_index(0.0) as u8;
+        out[2..18].fill(l | (l << 4));
         return;
     }
     let w: Vec<f32> = match weights {
