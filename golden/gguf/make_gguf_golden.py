@@ -100,6 +100,29 @@ def capture_fd2(path):
         os.close(fd)
 
 
+def dump_json(obj, path):
+    """indent=1 JSON, but every element of a "kv" / "tensors" list on one line (keeps the files small and diffable)."""
+    rows = {}
+
+    def mark(o):
+        if isinstance(o, dict):
+            return {k: ([stash(x) for x in v] if k in ("kv", "tensors") or k.startswith("fallbacks") and isinstance(v, list) else mark(v))
+                    for k, v in o.items()}
+        if isinstance(o, list):
+            return [mark(x) for x in o]
+        return o
+
+    def stash(x):
+        key = f"@@ROW{len(rows)}@@"
+        rows[key] = json.dumps(x, separators=(", ", ": "), ensure_ascii=True)
+        return key
+
+    text = json.dumps(mark(obj), indent=1, ensure_ascii=True)
+    text = re.sub(r'"(@@ROW\d+@@)"', lambda m: rows[m.group(1)], text)
+    with open(path, "w") as f:
+        f.write(text + "\n")
+
+
 # ------------------------------------------------------------------ GGUF reader (independent of gguf-py)
 
 GGUF_T = {0: "UINT8", 1: "INT8", 2: "UINT16", 3: "INT16", 4: "UINT32", 5: "INT32", 6: "FLOAT32",
@@ -112,6 +135,8 @@ GGML_T = {0: ("F32", 1, 4), 1: ("F16", 1, 2), 2: ("Q4_0", 32, 18), 3: ("Q4_1", 3
           17: ("IQ2_XS", 256, 74), 18: ("IQ3_XXS", 256, 98), 19: ("IQ1_S", 256, 50), 20: ("IQ4_NL", 32, 18),
           21: ("IQ3_S", 256, 110), 22: ("IQ2_S", 256, 82), 23: ("IQ4_XS", 256, 136), 30: ("BF16", 1, 2)}
 
+TENSOR_COLUMNS = ["name", "ggml_type", "ggml_type_id", "n_dims", "ne (ggml order, ne[0] innermost)",
+                  "offset (from data section start)", "nbytes", "sha256 of the nbytes data bytes"]
 LONG_ARRAY = 300  # arrays longer than this: length + sha256 of the serialized elements + first 300
 
 
@@ -154,6 +179,8 @@ def scalar_json(t, raw_bytes):
 
 
 def read_gguf(path, long_arrays="summary"):
+    """long_arrays="summary": arrays > 300 entries -> len + sha256 of their serialized elements + first 300;
+    "none": len + sha256 only, and strings > 2000 bytes only as len + sha256."""
     data = open(path, "rb").read()
     r = Buf(data)
     assert r.take(4) == b"GGUF"
@@ -169,8 +196,10 @@ def read_gguf(path, long_arrays="summary"):
         if t == 8:
             raw = r.string()
             s = decode_str(raw)
-            if len(raw) > 2000:
-                ent.update({"len_bytes": len(raw), "sha256": sha256_bytes(raw), "value": s})
+            if len(raw) > 1000:
+                ent.update({"len_bytes": len(raw), "sha256": sha256_bytes(raw)})
+                if long_arrays == "summary":
+                    ent["value"] = s
             else:
                 ent["value"] = s
         elif t == 9:
@@ -220,13 +249,14 @@ def read_gguf(path, long_arrays="summary"):
         nbytes = nel // blk * bsz
         b = data[data_start + off:data_start + off + nbytes]
         assert len(b) == nbytes
-        tensors.append({"name": name, "ggml_type": tname, "ggml_type_id": tt, "n_dims": nd, "ne": ne,
-                        "offset": off, "nbytes": nbytes, "sha256": sha256_bytes(b)})
+        tensors.append([name, tname, tt, nd, ne, off, nbytes, sha256_bytes(b)])
     return {
         "sha256": sha256_bytes(data), "size": len(data), "gguf_version": version,
         "tensor_count": n_tensors, "kv_count": n_kv, "alignment": alignment,
         "data_section_start": data_start,
-        "kv": kvs, "tensors": tensors,
+        "kv": kvs,
+        "tensor_columns": TENSOR_COLUMNS,
+        "tensors": tensors,
     }
 
 
@@ -379,6 +409,32 @@ def llamacpp_logits(gguf_path, tokens, logfile):
     return logits, logits_tok, res
 
 
+def v6_fp32_fold_check(tokens, llamacpp_st, official_st, work):
+    """Run the official rwkv package (cpu fp32) on golden/v6-bf16.pth widened to fp32 in a subprocess."""
+    code = r"""
+import os, sys, json, torch, numpy as np
+os.environ['RWKV_JIT_ON'] = '0'; os.environ['RWKV_CUDA_ON'] = '0'
+torch.set_num_threads(1)
+src, dst, toks = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+sd = torch.load(src, map_location='cpu', weights_only=True)
+torch.save({k: v.float() for k, v in sd.items()}, dst)
+from rwkv.model import RWKV
+m = RWKV(model=dst, strategy='cpu fp32')
+out, _ = m.forward(toks, None, full_output=True)
+np.save(dst + '.npy', out.float().numpy())
+"""
+    dst = os.path.join(work, "v6-bf16-widened-fp32.pth")
+    subprocess.run([sys.executable, "-c", code, os.path.join(GOLDEN, "v6-bf16.pth"), dst, json.dumps(tokens)],
+                   check=True, capture_output=True)
+    out = np.load(dst + ".npy")
+    from safetensors.numpy import load_file
+    ll = load_file(llamacpp_st)["logits_seq"]
+    off = load_file(official_st)["logits_seq"]
+    return {"what": "rwkv 0.8.32, strategy 'cpu fp32', on golden/v6-bf16.pth with every tensor widened to fp32 (so ln0 is folded in fp32)",
+            "max_abs_diff_vs_llamacpp_f32": float(np.abs(out - ll).max()),
+            "max_abs_diff_vs_official_bf16_file": float(np.abs(out - off).max())}
+
+
 # ------------------------------------------------------------------ step 4: llama_model_quantize
 
 
@@ -390,10 +446,13 @@ def quant_jobs():
         "Q4_0": L.LLAMA_FTYPE_MOSTLY_Q4_0, "IQ3_XS": L.LLAMA_FTYPE_MOSTLY_IQ3_XS,
         "IQ3_M": L.LLAMA_FTYPE_MOSTLY_IQ3_M, "F16": L.LLAMA_FTYPE_MOSTLY_F16, "BF16": L.LLAMA_FTYPE_MOSTLY_BF16,
     }
-    jobs = [(k, F[k], {}) for k in ["Q8_0", "Q6_K", "Q4_K_M", "Q4_K_S", "Q4_0", "IQ3_XS", "IQ3_M", "F16", "BF16"]]
-    jobs.append(("bf16-q8_0", F["Q8_0"], {"output_tensor_type": 30, "token_embedding_type": 30}))
-    jobs.append(("f16-q8_0", F["Q8_0"], {"output_tensor_type": 1, "token_embedding_type": 1}))
-    jobs.append(("Q4_K_M-pure", F["Q4_K_M"], {"pure": True}))
+    # (label, ftype, extra params, equivalent llama-quantize CLI arguments)
+    jobs = [(k, F[k], {}, [k]) for k in ["Q8_0", "Q6_K", "Q4_K_M", "Q4_K_S", "Q4_0", "IQ3_XS", "IQ3_M", "F16", "BF16"]]
+    jobs.append(("bf16-q8_0", F["Q8_0"], {"output_tensor_type": 30, "token_embedding_type": 30},
+                 ["--output-tensor-type", "bf16", "--token-embedding-type", "bf16", "Q8_0"]))
+    jobs.append(("f16-q8_0", F["Q8_0"], {"output_tensor_type": 1, "token_embedding_type": 1},
+                 ["--output-tensor-type", "f16", "--token-embedding-type", "f16", "Q8_0"]))
+    jobs.append(("Q4_K_M-pure", F["Q4_K_M"], {"pure": True}, ["--pure", "Q4_K_M"]))
     return jobs
 
 
@@ -435,7 +494,8 @@ def main():
     ap.add_argument("--ext", required=True, help="folder with the third-party converter files (see docstring)")
     ap.add_argument("--work", default="/tmp/rwkv-gguf-golden")
     ap.add_argument("--out", default=HERE)
-    ap.add_argument("--check-determinism", action="store_true", help="convert everything twice and compare")
+    ap.add_argument("--check-determinism", action="store_true", help="convert/quantize everything twice and compare")
+    ap.add_argument("--llama-quantize", help="optional llama-quantize binary built from the same sources: cross-check every quantized file")
     args = ap.parse_args()
 
     llama_src = os.path.abspath(args.llama_cpp)
@@ -501,9 +561,7 @@ def main():
                 rec["determinism"] = {"second_run_sha256": sha256_file(again),
                                       "identical": sha256_file(again) == desc["sha256"]}
                 os.remove(again)
-            with open(os.path.join(args.out, f"{name}.{ot}.json"), "w") as f:
-                json.dump(rec, f, indent=1)
-                f.write("\n")
+            dump_json(rec, os.path.join(args.out, f"{name}.{ot}.json"))
             summary["gguf"][f"{name}.{ot}"] = {"sha256": desc["sha256"], "size": desc["size"]}
 
     # 3. logits through llama-cpp-python
@@ -530,7 +588,7 @@ def main():
                                                "api": "llama_cpp.Llama(model_path, n_ctx=64, n_batch=64, n_ubatch=64, logits_all=True, n_threads=1).eval(tokens); scores[:T]",
                                                "llama_cpp_python": summary["versions"]["llama_cpp_python"]})}
                 p = os.path.join(args.out, f"{name}.llamacpp.safetensors")
-                save_file({"logits_seq": logits, "logits_tok": logits_tok}, p, metadata=meta)
+                save_file({"logits_seq": logits}, p, metadata=meta)
                 info["file"] = f"{name}.llamacpp.safetensors"
                 info["sha256"] = sha256_file(p)
             summary["logits"][f"{name}.{ot}"] = info
@@ -544,8 +602,8 @@ def main():
     base_tokens = None
     for (name, ot) in sources:
         inp = os.path.join(ggufdir, f"{name}.{ot}.gguf")
-        in_types = {t["name"]: t["ggml_type"] for t in read_gguf(inp)["tensors"]}
-        for (label, ftype, extra) in quant_jobs():
+        in_types = {t[0]: t[1] for t in read_gguf(inp)["tensors"]}
+        for (label, ftype, extra, cli) in quant_jobs():
             outname = f"{name}.{ot}.{label}.gguf"
             out = os.path.join(qdir, outname)
             log = os.path.join(logdir, outname + ".log")
@@ -554,33 +612,51 @@ def main():
             dt = time.time() - t0
             assert rc == 0, (outname, rc, open(log).read()[-2000:])
             desc = read_gguf(out, long_arrays="none")
-            loglines = [l.strip() for l in open(log, errors="replace") if
-                        re.search(r"fallback|not divisible|requires|imatrix|converting to|warning", l, re.I)]
-            for t in desc["tensors"]:
-                t["input_type"] = in_types.get(t["name"])
+            fallbacks, other_warnings = [], []
+            for l in open(log, errors="replace"):
+                mm = re.search(r"warning: (\S+)\s+- ncols\s+(\d+) not divisible by (\d+) \(required for type\s+(\S+)\) -> falling back to\s+(\S+)", l)
+                if mm:
+                    fallbacks.append([mm.group(1), mm.group(4), mm.group(5)])
+                elif re.search(r"warn|error|imatrix", l, re.I):
+                    other_warnings.append(l.strip())
+            # rows: name, output type, input type, ne, offset, sha256
+            trows = [[t[0], t[1], in_types.get(t[0]), t[4], t[5], t[7]] for t in desc["tensors"]]
+            desc["tensor_columns"] = ["name", "ggml_type", "type in the input GGUF", "ne", "offset (from data section start)",
+                                      "sha256 of the tensor data"]
+            desc["tensors"] = trows
             counts = {}
-            for t in desc["tensors"]:
-                k = f'{t["input_type"]}->{t["ggml_type"]}'
+            for t in trows:
+                k = f"{t[2]}->{t[1]}"
                 counts[k] = counts.get(k, 0) + 1
             qrec["files"][outname] = {
                 "input": f"{name}.{ot}.gguf", "input_sha256": summary["gguf"][f"{name}.{ot}"]["sha256"],
                 "label": label, "params": params, "seconds": round(dt, 2),
                 "type_transitions": counts,
-                "log_lines_of_interest": loglines[:40],
+                "fallbacks (tensor, wanted, used) from llama.cpp's log": fallbacks,
+                "other_log_warnings": sorted(set(other_warnings))[:20],
                 **desc,
             }
+            if args.llama_quantize:
+                # CLI form: llama-quantize [opts] in out TYPE nthread  (opts before the file names)
+                out3 = out + ".cli"
+                cmd = [args.llama_quantize] + cli[:-1] + [inp, out3, cli[-1], "2"]
+                run(cmd, log + ".cli")
+                qrec["files"][outname]["llama_quantize_cli"] = {
+                    "args": " ".join(["llama-quantize"] + cli[:-1] + [f"{name}.{ot}.gguf", outname, cli[-1], "2"]),
+                    "identical_to_api_output": sha256_file(out3) == desc["sha256"]}
+                os.remove(out3)
             if args.check_determinism:
                 out2 = out + ".again"
                 quantize(inp, out2, ftype, extra, log + ".again", nthread=1)
                 qrec["files"][outname]["determinism_nthread1_identical"] = sha256_file(out2) == desc["sha256"]
                 os.remove(out2)
-    with open(os.path.join(args.out, "quantized.json"), "w") as f:
-        json.dump(qrec, f, indent=1)
-        f.write("\n")
+    dump_json(qrec, os.path.join(args.out, "quantized.json"))
 
-    with open(os.path.join(args.out, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=1)
-        f.write("\n")
+    # 5. v6: is the llama.cpp-vs-official gap the package's bf16 ln0 fold (golden/README.md "Quirk")?
+    summary["v6_ln0_fold_check"] = v6_fp32_fold_check(tokens, os.path.join(args.out, "v6-bf16.llamacpp.safetensors"),
+                                                     os.path.join(GOLDEN, "v6-bf16.official.safetensors"), work)
+
+    dump_json(summary, os.path.join(args.out, "summary.json"))
     print("done; GGUFs in", ggufdir, "and", qdir)
 
 

@@ -45,8 +45,9 @@ impl OutType {
     }
 }
 
-/// llama.cpp's RWKV World chat template name.
-pub const CHAT_TEMPLATE: &str = "rwkv-world";
+/// llama.cpp's RWKV World chat template (`models/templates/llama-cpp-rwkv-world.jinja`, MIT),
+/// which its converter embeds in every RWKV World GGUF. Carried over verbatim as data.
+pub const CHAT_TEMPLATE: &str = include_str!("rwkv-world.jinja");
 /// The `"\n\n"` token, which ends a turn in World chat.
 pub const EOT_TOKEN: u32 = 261;
 
@@ -62,12 +63,22 @@ pub fn metadata(model: &Model, outtype: OutType, name: &str) -> Result<Vec<(Stri
     let mut kv: Vec<(String, Value)> = vec![
         ("general.architecture".into(), Value::Str(arch.into())),
         ("general.type".into(), Value::Str("model".into())),
+    ];
+    if model.version == Version::V6 {
+        // The RWKV organisation's HF RWKV-6 generation_config, which llama.cpp's converter reads.
+        kv.push(("general.sampling.top_k".into(), Value::I32(0)));
+        kv.push(("general.sampling.top_p".into(), Value::F32(0.1)));
+        kv.push(("general.sampling.penalty_repeat".into(), Value::F32(1.0)));
+    }
+    let params: u64 = rows(model.version, hp).iter().map(|r| r.shape.iter().product::<usize>() as u64).sum();
+    kv.extend([
         ("general.name".into(), Value::Str(name.into())),
+        ("general.size_label".into(), Value::Str(size_label(params))),
         (k("context_length"), Value::U32(1_048_576)),
         (k("embedding_length"), u32v(hp.n_embd)),
         (k("block_count"), u32v(hp.n_layer)),
         (k("attention.layer_norm_epsilon"), Value::F32(1e-5)),
-    ];
+    ]);
     match model.version {
         Version::V4 => {}
         Version::V5_0 | Version::V5_1 | Version::V5_2 => {
@@ -98,31 +109,40 @@ pub fn metadata(model: &Model, outtype: OutType, name: &str) -> Result<Vec<(Stri
     kv.push(("general.file_type".into(), Value::U32(outtype.file_type())));
     kv.push((k("attention.head_count"), Value::U32(0)));
     kv.push(("general.quantization_version".into(), Value::U32(2)));
-    // A model whose vocabulary is not World-sized gets no tokenizer (llama.cpp cannot load it then;
-    // our engine can).
-    if hp.vocab_size >= vocab::world().len() {
-        kv.extend(tokenizer(hp.vocab_size)?);
-    }
+    kv.extend(tokenizer(hp.vocab_size)?);
     Ok(kv)
+}
+
+/// gguf-py's `model_weight_count_rounded_notation(n, min_digits=2)`: "585K", "191M", "1.5B".
+pub fn size_label(n: u64) -> String {
+    let n = n as f64;
+    let (scaled, suffix) = if n > 1e12 {
+        (n * 1e-12, "T")
+    } else if n > 1e9 {
+        (n * 1e-9, "B")
+    } else if n > 1e6 {
+        (n * 1e-6, "M")
+    } else {
+        (n * 1e-3, "K")
+    };
+    let digits = format!("{}", scaled.round() as u64).trim_start_matches('0').len();
+    let fix = 2usize.saturating_sub(digits);
+    format!("{scaled:.fix$}{suffix}")
 }
 
 /// The World vocabulary as llama.cpp's converter embeds it: token 0 `<s>` (control), the
 /// vocabulary file's tokens as `repr(bytes)[2:-1]`, `[PAD{i}]` (unused) up to the model's rows.
 pub fn tokenizer(vocab_size: usize) -> Result<Vec<(String, Value)>> {
     let world = vocab::world();
-    if vocab_size < world.len() {
-        return Err(Error::unsupported(format!(
-            "the model has {vocab_size} vocabulary rows but the World vocabulary has {} tokens; llama.cpp's RWKV tokenizer needs them all",
-            world.len()
-        )));
-    }
     let mut tokens = vec!["<s>".to_string()];
     let mut types = vec![Value::I32(3)];
-    for t in &world[1..] {
+    // A model with fewer rows than the World vocabulary gets its first rows' tokens (what
+    // llama.cpp's converter makes of a vocabulary file cut to the model).
+    for t in &world[1..world.len().min(vocab_size.max(1))] {
         tokens.push(vocab::python_bytes_repr_inner(t));
         types.push(Value::I32(1));
     }
-    for i in 1..=vocab_size - world.len() {
+    for i in 1..=vocab_size.saturating_sub(world.len()) {
         tokens.push(format!("[PAD{i}]"));
         types.push(Value::I32(5));
     }
@@ -223,11 +243,50 @@ pub fn row_bytes(model: &Model, row: &GgufRow, ty: GgmlType, sink: &mut super::S
     Ok(())
 }
 
+/// The rows in the order llama.cpp's converter emits them: it walks the HF checkpoint's tensors
+/// (fla's safetensors for RWKV-7, in name order; the RWKV org's state dict for RWKV-6, in module
+/// order) and writes each GGUF tensor as soon as all its sources have been seen. Layer 0's
+/// value-residual placeholders come just before the a0/a1/a2 they copy.
+pub fn ordered_rows(model: &Model) -> Vec<GgufRow> {
+    let all = rows(model.version, &model.hparams);
+    let walk: Vec<String> = match model.version {
+        Version::V7 => {
+            let mut hf = crate::arch::hf::rows(model.version, &model.hparams).unwrap_or_default();
+            hf.sort_by(|a, b| a.hf.cmp(&b.hf));
+            hf.into_iter().map(|r| r.source).collect()
+        }
+        _ => crate::arch::table(model.version, &model.hparams).into_iter().map(|s| s.name).collect(),
+    };
+    // Order of the source tensors actually present (the file's order for RWKV-4/5/6).
+    let walk: Vec<String> = match model.version {
+        Version::V7 => walk,
+        _ => model.tensors.iter().map(|t| t.name.clone()).filter(|n| walk.contains(n)).collect(),
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut emitted = vec![false; all.len()];
+    // Placeholders (sources already used by another row) go before the row they copy.
+    let copies: Vec<usize> = (0..all.len()).filter(|&i| all[..i].iter().any(|r| r.sources == all[i].sources)).collect();
+    let mut out = Vec::with_capacity(all.len());
+    for name in walk {
+        seen.insert(name);
+        for pass in [true, false] {
+            for (i, row) in all.iter().enumerate() {
+                if !emitted[i] && copies.contains(&i) == pass && row.sources.iter().all(|s| seen.contains(s)) {
+                    emitted[i] = true;
+                    out.push(row.clone());
+                }
+            }
+        }
+    }
+    out.extend(all.into_iter().zip(emitted).filter(|(_, e)| !e).map(|(r, _)| r));
+    out
+}
+
 /// Everything a GGUF file of `model` holds, ready to stream out.
 pub fn plan<'a>(model: &'a Model, outtype: OutType, name: &str) -> Result<(GgufWriter, Vec<PendingTensor<'a>>)> {
     let mut writer = GgufWriter::new();
     writer.kv = metadata(model, outtype, name)?;
-    let tensors = rows(model.version, &model.hparams)
+    let tensors = ordered_rows(model)
         .into_iter()
         .map(|row| {
             let ty = if row.f32 { GgmlType::F32 } else { outtype.ggml() };

@@ -1,0 +1,117 @@
+//! Our `.pth` → GGUF and `quantize` against llama.cpp's own path (golden/gguf, made by
+//! golden/gguf/make_gguf_golden.py: the official HF/fla converters, then llama.cpp's
+//! convert_hf_to_gguf.py and llama_model_quantize from llama-cpp-python 0.3.36): whole files,
+//! byte for byte.
+
+use convert::gguf::export::{plan, OutType};
+use convert::gguf::{requantize, GgufFile};
+use convert::Model;
+use quantize::ftype::{FileType, Overrides};
+use quantize::GgmlType;
+use safetensors::SafeTensors;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+fn golden(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("golden").join(name)
+}
+
+fn json(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(golden(name)).unwrap()).unwrap()
+}
+
+fn hex(b: &[u8]) -> String {
+    Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Our GGUF of a golden checkpoint; `general.name` as llama.cpp derives it from the HF folder name.
+fn ours(version: &str, outtype: OutType, out: &Path) {
+    let model = Model::open(&golden(&format!("{version}-bf16.pth"))).unwrap();
+    let (writer, tensors) = plan(&model, outtype, &format!("{version} Bf16")).unwrap();
+    writer.write(out, true, &tensors, |_| {}).unwrap();
+}
+
+#[test]
+fn pth_to_gguf_equals_llama_cpps_conversion_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    for version in ["v7", "v6"] {
+        for (name, outtype) in [("bf16", OutType::BF16), ("f16", OutType::F16), ("f32", OutType::F32)] {
+            let out = dir.path().join(format!("{version}.{name}.gguf"));
+            ours(version, outtype, &out);
+            let want = json(&format!("gguf/{version}-bf16.{name}.json"));
+            assert_eq!(hex(&std::fs::read(&out).unwrap()), want["sha256"].as_str().unwrap(), "{version} {name}");
+        }
+    }
+}
+
+/// llama.cpp ran the F32 files (which our writer reproduces byte for byte): within 1e-3 of the
+/// official package for RWKV-7, and of our engine with a pure-f32 ln0 for RWKV-6 (the package
+/// rounds ln0(emb) to bf16 for v4–v6, llama.cpp does not: that alone moves v6 by 2.6e-2).
+#[test]
+fn llama_cpp_logits_on_these_files_match_the_reference() {
+    let read = |f: &str, t: &str| -> Vec<f32> {
+        let b = std::fs::read(golden(f)).unwrap();
+        let st = SafeTensors::deserialize(&b).unwrap();
+        st.tensor(t).unwrap().data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+    };
+    let max_diff = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    let v7 = read("gguf/v7-bf16.llamacpp.safetensors", "logits_seq");
+    let d = max_diff(&v7, &read("v7-bf16.official.safetensors", "logits_seq"));
+    assert!(d <= 1e-3, "v7: llama.cpp vs official {d}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let f32_file = dir.path().join("v6.f32.gguf");
+    ours("v6", OutType::F32, &f32_file);
+    let model = Model::open(&f32_file).unwrap();
+    let engine = reference::Engine::load(&model, &reference::Options { pure_f32_ln0: true }).unwrap();
+    let tokens: Vec<u32> =
+        json("gguf/summary.json")["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
+    let ours: Vec<f32> = engine.logits_seq(&tokens, &mut engine.new_state()).iter().copied().collect();
+    let d = max_diff(&read("gguf/v6-bf16.llamacpp.safetensors", "logits_seq"), &ours);
+    assert!(d <= 1e-3, "v6: llama.cpp vs our engine {d}");
+}
+
+/// File types whose tensors need IQ3_S/IQ3_XXS codecs, not implemented yet.
+const PENDING: &[&str] = &["IQ3_XS", "IQ3_M"];
+
+#[test]
+fn quantize_equals_llama_quantize_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = json("gguf/quantized.json");
+    let mut checked = 0;
+    let mut pending = Vec::new();
+    for (name, rec) in q["files"].as_object().unwrap() {
+        let input = rec["input"].as_str().unwrap();
+        let (version, outtype) = input.trim_end_matches(".gguf").split_once("-bf16.").unwrap();
+        let src = dir.path().join(input);
+        if !src.exists() {
+            ours(version, if outtype == "f16" { OutType::F16 } else { OutType::BF16 }, &src);
+            assert_eq!(hex(&std::fs::read(&src).unwrap()), rec["input_sha256"].as_str().unwrap(), "{input}");
+        }
+        let label = rec["label"].as_str().unwrap();
+        let p = &rec["params"];
+        let ftype = FileType::all().find(|f| f.id() as u64 == p["ftype"].as_u64().unwrap()).unwrap();
+        let ty = |k: &str| p.get(k).and_then(Value::as_u64).map(|id| GgmlType::from_id(id as u32).unwrap());
+        let o = Overrides {
+            output: ty("output_tensor_type"),
+            token_embedding: ty("token_embedding_type"),
+            pure: p["pure"] == true,
+        };
+        let f = GgufFile::open(&src).unwrap();
+        let out = dir.path().join(name);
+        match requantize::write(&f, &out, ftype, &o, true, |_| {}) {
+            Ok(_) => {
+                assert_eq!(hex(&std::fs::read(&out).unwrap()), rec["sha256"].as_str().unwrap(), "{name}");
+                checked += 1;
+            }
+            Err(e) if PENDING.contains(&label) && e.to_string().contains("not implemented") && version == "v7" => {
+                pending.push(name.clone())
+            }
+            Err(e) => panic!("{name}: {e}"),
+        }
+    }
+    println!("{checked} files byte-identical to llama-quantize; pending IQ3 codecs: {pending:?}");
+    assert_eq!(checked + pending.len(), 36);
+    assert!(checked >= 32);
+}
