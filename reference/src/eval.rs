@@ -61,16 +61,24 @@ pub struct LambadaResult {
     pub acc: f64,
 }
 
-/// Evaluate every document; `progress` is called after each one.
-pub fn lambada(engine: &Engine, docs: &[LambadaDoc], mut progress: impl FnMut(usize)) -> LambadaResult {
-    let (mut sum_logprob, mut correct, mut tokens) = (0.0, 0usize, 0usize);
-    for (i, doc) in docs.iter().enumerate() {
-        let (lp, ok) = score(engine, doc);
-        sum_logprob += lp;
-        correct += ok as usize;
-        tokens += doc.context.len() + doc.target.len() - 1;
-        progress(i + 1);
-    }
+/// Evaluate every document; `progress` is called with the number done. Documents run in
+/// parallel (each one's GEMMs too); the sums are taken in document order, so the result does not
+/// depend on the thread count.
+pub fn lambada(engine: &Engine, docs: &[LambadaDoc], progress: impl Fn(usize) + Sync) -> LambadaResult {
+    use rayon::prelude::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let done = AtomicUsize::new(0);
+    let scores: Vec<(f64, bool)> = docs
+        .par_iter()
+        .map(|doc| {
+            let r = score(engine, doc);
+            progress(done.fetch_add(1, Ordering::Relaxed) + 1);
+            r
+        })
+        .collect();
+    let sum_logprob: f64 = scores.iter().map(|s| s.0).sum();
+    let correct = scores.iter().filter(|s| s.1).count();
+    let tokens = docs.iter().map(|d| d.context.len() + d.target.len() - 1).sum();
     let n = docs.len().max(1) as f64;
     LambadaResult { docs: docs.len(), tokens, ppl: (-sum_logprob / n).exp(), acc: correct as f64 / n }
 }
