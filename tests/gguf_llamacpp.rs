@@ -72,15 +72,11 @@ fn llama_cpp_logits_on_these_files_match_the_reference() {
     assert!(d <= 1e-3, "v6: llama.cpp vs our engine {d}");
 }
 
-/// File types whose tensors need IQ3_S/IQ3_XXS codecs, not implemented yet.
-const PENDING: &[&str] = &["IQ3_XS", "IQ3_M"];
-
 #[test]
 fn quantize_equals_llama_quantize_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let q = json("gguf/quantized.json");
     let mut checked = 0;
-    let mut pending = Vec::new();
     for (name, rec) in q["files"].as_object().unwrap() {
         let input = rec["input"].as_str().unwrap();
         let (version, outtype) = input.trim_end_matches(".gguf").split_once("-bf16.").unwrap();
@@ -100,18 +96,9 @@ fn quantize_equals_llama_quantize_byte_for_byte() {
         };
         let f = GgufFile::open(&src).unwrap();
         let out = dir.path().join(name);
-        match requantize::write(&f, &out, ftype, &o, true, |_| {}) {
-            Ok(_) => {
-                assert_eq!(hex(&std::fs::read(&out).unwrap()), rec["sha256"].as_str().unwrap(), "{name}");
-                checked += 1;
-            }
-            Err(e) if PENDING.contains(&label) && e.to_string().contains("not implemented") && version == "v7" => {
-                pending.push(name.clone())
-            }
-            Err(e) => panic!("{name}: {e}"),
-        }
+        requantize::write(&f, &out, ftype, &o, true, |_| {}).unwrap_or_else(|e| panic!("{name} ({label}): {e}"));
+        assert_eq!(hex(&std::fs::read(&out).unwrap()), rec["sha256"].as_str().unwrap(), "{name} ({label})");
+        checked += 1;
     }
-    println!("{checked} files byte-identical to llama-quantize; pending IQ3 codecs: {pending:?}");
-    assert_eq!(checked + pending.len(), 36);
-    assert!(checked >= 32);
+    assert_eq!(checked, 36, "every file llama-quantize made");
 }

@@ -636,6 +636,12 @@ def main():
                 "other_log_warnings": sorted(set(other_warnings))[:20],
                 **desc,
             }
+            # does llama.cpp load it, and how far are its logits from the official ones?
+            lg, _lt, linfo = llamacpp_logits(out, tokens, log + ".load")
+            ref = load_file(os.path.join(GOLDEN, f"{name}.official.safetensors"))["logits_seq"]
+            qrec["files"][outname]["llamacpp_load"] = {
+                "loads_and_evals": True, "token0_accepted": linfo["token0_accepted"],
+                "max_abs_diff_vs_official_logits_seq": float(np.abs(lg - ref[0 if linfo["token0_accepted"] else 1:]).max())}
             if args.llama_quantize:
                 # CLI form: llama-quantize [opts] in out TYPE nthread  (opts before the file names)
                 out3 = out + ".cli"

@@ -1,7 +1,7 @@
 //! One entry point per direction: quantize or dequantize whole rows of any supported type.
 
 use crate::types::GgmlType;
-use crate::{iq4nl, kquants, legacy, prim};
+use crate::{iq3, iq4nl, kquants, legacy, prim};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodecError(pub String);
@@ -21,6 +21,14 @@ fn iq4_nl_block(x: &[f32], out: &mut [u8]) {
     iq4nl::quantize_iq4_nl(x, out, None)
 }
 
+fn iq3_xxs_block(x: &[f32], out: &mut [u8]) {
+    iq3::quantize_iq3_xxs(x, out, None)
+}
+
+fn iq3_s_block(x: &[f32], out: &mut [u8]) {
+    iq3::quantize_iq3_s(x, out, None)
+}
+
 /// The block functions of a type, when it is implemented.
 fn block_fns(ty: GgmlType) -> Option<(Quantizer, Dequantizer)> {
     Some(match ty {
@@ -33,6 +41,8 @@ fn block_fns(ty: GgmlType) -> Option<(Quantizer, Dequantizer)> {
         GgmlType::Q5K => (kquants::quantize_q5_k, kquants::dequantize_q5_k),
         GgmlType::Q6K => (kquants::quantize_q6_k, kquants::dequantize_q6_k),
         GgmlType::IQ4NL => (iq4_nl_block, iq4nl::dequantize_iq4_nl),
+        GgmlType::IQ3XXS => (iq3_xxs_block, iq3::dequantize_iq3_xxs),
+        GgmlType::IQ3S => (iq3_s_block, iq3::dequantize_iq3_s),
         _ => return None,
     })
 }

@@ -3,6 +3,8 @@
 
 pub mod codec;
 pub mod ftype;
+pub mod iq3;
+pub mod iq3_grids;
 pub mod iq4nl;
 pub mod kquants;
 pub mod legacy;
