@@ -52,6 +52,10 @@ def main():
     rows = []
     cp_t, cp_rss = run(["cp", src, os.path.join(DIR, "copy.pth")])
     rows.append(("cp (same bytes)", cp_t, cp_rss))
+    # rwkv-convert fsyncs every output before renaming it into place; cp does not.
+    copy = os.path.join(DIR, "copy.pth")
+    sync_t, sync_rss = run(["sh", "-c", f"cp '{src}' '{copy}' && sync '{copy}'"])
+    rows.append(("cp + sync (same durability)", sync_t, sync_rss))
     gguf = os.path.join(DIR, f"synth-{args.outtype}.gguf")
     t, rss = run([binary, "convert", src, "--to", "gguf", gguf, "--outtype", args.outtype, "--force"])
     rows.append((f"convert --to gguf --outtype {args.outtype}", t, rss))
@@ -63,9 +67,9 @@ def main():
         rows.append((f"quantize {q}", t, rss))
     print(f"source {src}: {size:.1f} MiB; largest tensor (emb/head, bf16) {largest:.1f} MiB; "
           f"memory bound = largest + 64 MiB = {largest + 64:.1f} MiB")
-    print(f"{'command':<40}{'wall s':>9}{'x cp':>7}{'peak RSS MiB':>14}")
+    print(f"{'command':<40}{'wall s':>9}{'x cp':>7}{'x cp+sync':>10}{'peak RSS MiB':>14}")
     for name, t, rss in rows:
-        print(f"{name:<40}{t:>9.2f}{t / cp_t:>7.2f}{rss:>14.1f}")
+        print(f"{name:<40}{t:>9.2f}{t / cp_t:>7.2f}{t / sync_t:>10.2f}{rss:>14.1f}")
 
 
 if __name__ == "__main__":
