@@ -204,12 +204,12 @@ pub mod v7 {
                     let (vt, at, bt) = (&v[span.clone()], &a[span.clone()], &b[span]);
                     for i in 0..n {
                         let row = &mut st[i * n..(i + 1) * n];
-                        let sa = super::dot8(row, at);
+                        let sa = crate::linear::dot(row, at);
                         let vi = vt[i];
                         for j in 0..n {
                             row[j] = row[j] * wt[j] + sa * bt[j] + vi * kt[j];
                         }
-                        out[t * n + i] = super::dot8(row, rt);
+                        out[t * n + i] = crate::linear::dot(row, rt);
                     }
                 }
                 out
@@ -217,24 +217,6 @@ pub mod v7 {
             .collect();
         scatter_heads(&outs, n, c, y);
     }
-}
-
-/// Dot product with 8 partial sums (vectorisable; a different summation order from `plain`).
-#[inline]
-fn dot8(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    let mut s: f32 = acc.iter().sum();
-    for (x, y) in ra.iter().zip(rb) {
-        s += x * y;
-    }
-    s
 }
 
 /// Per-head outputs `[T, N]` back into `[T, C]`.

@@ -14,6 +14,14 @@ pub struct HfRow {
     pub shape: Vec<usize>,
 }
 
+/// RWKV-4/5 mixing vectors: BlinkDL's short suffix and the HF name's long one.
+const MIX_SUFFIXES: [(&str, &str); 4] = [
+    ("time_mix_k", "time_mix_key"),
+    ("time_mix_v", "time_mix_value"),
+    ("time_mix_r", "time_mix_receptance"),
+    ("time_mix_g", "time_mix_gate"),
+];
+
 /// RWKV-4/5/6: the official converters rename only (`rwkv.` prefix, `att`→`attention`,
 /// `ffn`→`feed_forward`, `ln0`→`pre_ln`, `time_mix_k`→`time_mix_key`, …); shapes stay.
 fn renamed(blink: &str) -> String {
@@ -25,12 +33,7 @@ fn renamed(blink: &str) -> String {
         .replace(".att.", ".attention.")
         .replace(".ffn.", ".feed_forward.");
     s = s.replace("blocks.0.ln0.", "blocks.0.pre_ln.");
-    for (short, long) in [
-        ("time_mix_k", "time_mix_key"),
-        ("time_mix_v", "time_mix_value"),
-        ("time_mix_r", "time_mix_receptance"),
-        ("time_mix_g", "time_mix_gate"),
-    ] {
+    for (short, long) in MIX_SUFFIXES {
         if let Some(stem) = s.strip_suffix(short) {
             s = format!("{stem}{long}");
         }
@@ -144,12 +147,7 @@ pub fn to_blink(hf: &str) -> Option<(String, bool)> {
             .replace(".attention.", ".att.")
             .replace(".feed_forward.", ".ffn.");
         s = s.replace(".pre_ln.", ".ln0.");
-        for (short, long) in [
-            ("time_mix_k", "time_mix_key"),
-            ("time_mix_v", "time_mix_value"),
-            ("time_mix_r", "time_mix_receptance"),
-            ("time_mix_g", "time_mix_gate"),
-        ] {
+        for (short, long) in MIX_SUFFIXES {
             if let Some(stem) = s.strip_suffix(long) {
                 s = format!("{stem}{short}");
             }
