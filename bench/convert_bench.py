@@ -4,7 +4,7 @@ RWKV-7 shape (12 x 768, vocab 65536, bf16), against copying the same bytes with 
 
     python3 bench/convert_bench.py [--outtype bf16] [--quantize Q8_0 ...]
 
-Prints wall time (best of 3) and peak resident memory (ru_maxrss of the child) for `cp` and for
+Prints wall time (best of 7) and peak resident memory (ru_maxrss of the child) for `cp` and for
 each rwkv-convert command, and the largest tensor's size, which bounds what must be in memory.
 The model is made with `rwkv-convert synth` (seeded random weights): no Python packages needed.
 """
@@ -18,9 +18,9 @@ DIR = os.environ.get("BENCH_DIR", "/tmp/rwkv-convert-bench")
 
 
 def run(cmd):
-    """Best wall seconds of 3 runs and the peak RSS (MiB) seen."""
+    """Best wall seconds of 7 runs and the peak RSS (MiB) seen."""
     best, rss = float("inf"), 0
-    for _ in range(3):
+    for _ in range(7):
         t = time.perf_counter()
         pid = os.fork()
         if pid == 0:
