@@ -58,3 +58,31 @@ impl Drop for AtomicFile {
         }
     }
 }
+
+/// Stream `range` of the file at `path` into `sink` through one buffer: a read(2) copy per chunk,
+/// no page faults and nothing left mapped (cheaper than walking a map for bytes written as they
+/// are).
+pub fn stream_file_range(path: &Path, range: std::ops::Range<usize>, sink: &mut crate::gguf::Sink) -> Result<()> {
+    #[cfg(unix)]
+    use std::os::unix::fs::FileExt;
+    const CHUNK: usize = 4 << 20;
+    let f = File::open(path).map_err(|e| Error::io(e, path))?;
+    let mut buf = vec![0u8; CHUNK.min(range.len())];
+    let mut at = range.start;
+    while at < range.end {
+        let n = CHUNK.min(range.end - at);
+        #[cfg(unix)]
+        f.read_exact_at(&mut buf[..n], at as u64).map_err(|e| Error::io(e, path))?;
+        #[cfg(not(unix))]
+        {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut r = &f;
+            r.seek(SeekFrom::Start(at as u64))
+                .and_then(|_| r.read_exact(&mut buf[..n]))
+                .map_err(|e| Error::io(e, path))?;
+        }
+        sink(&buf[..n])?;
+        at += n;
+    }
+    Ok(())
+}

@@ -211,7 +211,7 @@ pub fn encode(values: &[f32], ty: GgmlType) -> Vec<u8> {
 /// through; other conversions go through f32 a chunk at a time. Source pages are released as they
 /// are consumed, so a conversion keeps about one chunk resident, not one tensor.
 pub fn row_bytes(model: &Model, row: &GgufRow, ty: GgmlType, sink: &mut super::Sink) -> Result<()> {
-    const CHUNK: usize = 4 << 20;
+    const CHUNK: usize = 1 << 20;
     let sources: Vec<&crate::Tensor> = row
         .sources
         .iter()
@@ -227,20 +227,9 @@ pub fn row_bytes(model: &Model, row: &GgufRow, ty: GgmlType, sink: &mut super::S
     for t in &sources {
         let es = t.dtype.size();
         let same = t.dtype.ggml_equivalent() == Some(ty);
-        // Same bytes straight from the file: read(2) into one buffer costs a copy but no page
-        // faults, and leaves nothing mapped.
-        #[cfg(unix)]
+        // Bytes written as they are: read straight from the file (no faults, nothing mapped).
         if let (true, crate::tensor::Bytes::Mapped { range, .. }, true) = (same, &t.data, model.path.is_file()) {
-            use std::os::unix::fs::FileExt;
-            let f = std::fs::File::open(&model.path).map_err(|e| Error::io(e, &model.path))?;
-            let mut buf = vec![0u8; CHUNK.min(range.len())];
-            let mut at = range.start;
-            while at < range.end {
-                let n = CHUNK.min(range.end - at);
-                f.read_exact_at(&mut buf[..n], at as u64).map_err(|e| Error::io(e, &model.path))?;
-                sink(&buf[..n])?;
-                at += n;
-            }
+            crate::output::stream_file_range(&model.path, range.clone(), sink)?;
             continue;
         }
         let bytes = t.bytes();

@@ -80,21 +80,10 @@ fn row_bytes(model: &Model, row: &HfRow, out: DType, sink: &mut Sink) -> Result<
             }
             sink(&encode(&o, ty))?;
         }
-        #[cfg(unix)]
         _ if t.dtype == out && t.data.is_mapped() && model.path.is_file() => {
-            // Same bytes straight from the file: a read(2) copy, no page faults, nothing mapped.
-            use std::os::unix::fs::FileExt;
+            // Bytes written as they are: read straight from the file (no faults, nothing mapped).
             let crate::tensor::Bytes::Mapped { range, .. } = &t.data else { unreachable!("checked is_mapped") };
-            let f = std::fs::File::open(&model.path).map_err(|e| Error::io(e, &model.path))?;
-            const CHUNK: usize = 4 << 20;
-            let mut buf = vec![0u8; CHUNK.min(range.len())];
-            let mut at = range.start;
-            while at < range.end {
-                let n = CHUNK.min(range.end - at);
-                f.read_exact_at(&mut buf[..n], at as u64).map_err(|e| Error::io(e, &model.path))?;
-                sink(&buf[..n])?;
-                at += n;
-            }
+            crate::output::stream_file_range(&model.path, range.clone(), sink)?;
         }
         _ => {
             let es = t.dtype.size();
