@@ -73,6 +73,44 @@ pub fn quantize(ty: GgmlType, x: &[f32]) -> Result<Vec<u8>, CodecError> {
     Ok(out)
 }
 
+/// Quantize one row with importance weights (one per column, as in llama.cpp's imatrix), by
+/// ggml's weighted paths. Types without one (Q8_0, the float types) ignore the weights.
+pub fn quantize_row_weighted(ty: GgmlType, x: &[f32], qw: &[f32]) -> Result<Vec<u8>, CodecError> {
+    if qw.len() != x.len() {
+        return Err(CodecError(format!("{} importance weights for a row of {}", qw.len(), x.len())));
+    }
+    let bytes =
+        ty.row_bytes(x.len()).ok_or_else(|| CodecError(format!("{} values are not whole {ty} blocks", x.len())))?;
+    let mut out = vec![0u8; bytes];
+    let (bs, ts) = (ty.block_size(), ty.type_size());
+    let blocks = |f: &dyn Fn(&[f32], &[f32], &mut [u8]), out: &mut Vec<u8>| {
+        for ((xb, wb), ob) in x.chunks_exact(bs).zip(qw.chunks_exact(bs)).zip(out.chunks_exact_mut(ts)) {
+            f(xb, wb, ob);
+        }
+    };
+    match ty {
+        GgmlType::Q4_0 => legacy::quantize_q4_0_q5_0_row_weighted(x, qw, false, &mut out),
+        GgmlType::Q5_0 => legacy::quantize_q4_0_q5_0_row_weighted(x, qw, true, &mut out),
+        GgmlType::Q4_1 => legacy::quantize_q4_1_q5_1_row_weighted(x, qw, false, &mut out),
+        GgmlType::Q5_1 => legacy::quantize_q4_1_q5_1_row_weighted(x, qw, true, &mut out),
+        GgmlType::Q4K => blocks(&|xb, wb, ob| kquants::quantize_q4_k_weighted(xb, ob, Some(wb)), &mut out),
+        GgmlType::Q5K => blocks(&|xb, wb, ob| kquants::quantize_q5_k_weighted(xb, ob, Some(wb)), &mut out),
+        GgmlType::Q6K => blocks(&|xb, wb, ob| kquants::quantize_q6_k_weighted(xb, ob, Some(wb)), &mut out),
+        GgmlType::IQ3XXS => blocks(&|xb, wb, ob| iq3::quantize_iq3_xxs(xb, ob, Some(wb)), &mut out),
+        GgmlType::IQ3S => blocks(&|xb, wb, ob| iq3::quantize_iq3_s(xb, ob, Some(wb)), &mut out),
+        GgmlType::IQ4NL => blocks(
+            &|xb, wb, ob| {
+                let sigma2 = 2.0 * xb.iter().fold(0f32, |a, &v| a + v * v) / 32.0;
+                let w: Vec<f32> = xb.iter().zip(wb).map(|(&v, &q)| q * (sigma2 + v * v).sqrt()).collect();
+                iq4nl::quantize_iq4_nl(xb, ob, Some(&w))
+            },
+            &mut out,
+        ),
+        _ => return quantize(ty, x),
+    }
+    Ok(out)
+}
+
 /// Dequantize `ty`'s bytes (whole blocks) to f32.
 pub fn dequantize(ty: GgmlType, bytes: &[u8]) -> Result<Vec<f32>, CodecError> {
     let (bs, ts) = (ty.block_size(), ty.type_size());

@@ -73,29 +73,27 @@ fn make_qkx2_quants(nmax: i32, x: &[f32], w: &[f32], l: &mut [u8], rmin: f32, rd
     (scale, -min)
 }
 
-/// Symmetric scale search (rmse_type 1, no importance weights); `l` gets values + nmax.
-fn make_qx_quants(nmax: i32, x: &[f32], l: &mut [i8]) -> f32 {
-    let (amax, max) = {
-        let (mut amax, mut max) = (0f32, 0f32);
-        for &v in x {
-            if v.abs() > amax {
-                amax = v.abs();
-                max = v;
-            }
+/// Symmetric scale search (rmse_type 1); weights `qw` or, without them, `x²`. `l` gets
+/// values + nmax.
+pub(crate) fn make_qx_quants(nmax: i32, x: &[f32], l: &mut [i8], qw: Option<&[f32]>) -> f32 {
+    let (mut amax, mut max) = (0f32, 0f32);
+    for &v in x {
+        if v.abs() > amax {
+            amax = v.abs();
+            max = v;
         }
-        (amax, max)
-    };
+    }
     if amax < GROUP_MAX_EPS {
         l.fill(0);
         return 0.0;
     }
+    let w = |i: usize| qw.map_or(x[i] * x[i], |q| q[i]);
     let sums = |iscale: f32| {
         let (mut sumlx, mut suml2) = (0f32, 0f32);
-        for &v in x {
+        for (i, &v) in x.iter().enumerate() {
             let q = nearest_int(iscale * v).clamp(-nmax, nmax - 1) as f32;
-            let w = v * v;
-            sumlx += w * v * q;
-            suml2 += w * q * q;
+            sumlx += w(i) * v * q;
+            suml2 += w(i) * q * q;
         }
         (sumlx, suml2)
     };
@@ -124,6 +122,157 @@ fn make_qx_quants(nmax: i32, x: &[f32], l: &mut [i8]) -> f32 {
     scale
 }
 
+/// `make_qkx3_quants`: the weighted affine search used with importance weights (and by Q4_1/Q5_1);
+/// returns (scale, −min).
+pub(crate) fn make_qkx3_quants(
+    nmax: i32,
+    x: &[f32],
+    w: &[f32],
+    l: &mut [u8],
+    rmin: f32,
+    rdelta: f32,
+    nstep: i32,
+) -> (f32, f32) {
+    let n = x.len();
+    let (mut min, mut max) = (x[0], x[0]);
+    let mut sum_w = w[0];
+    let mut sum_x = sum_w * x[0];
+    for i in 1..n {
+        if x[i] < min {
+            min = x[i];
+        }
+        if x[i] > max {
+            max = x[i];
+        }
+        sum_w += w[i];
+        sum_x += w[i] * x[i];
+    }
+    if min > 0.0 {
+        min = 0.0;
+    }
+    if max <= min {
+        l.fill(0);
+        return (0.0, -min);
+    }
+    let mut iscale = nmax as f32 / (max - min);
+    let mut scale = 1.0 / iscale;
+    let mut best = 0f32;
+    for i in 0..n {
+        l[i] = nearest_int(iscale * (x[i] - min)).clamp(0, nmax) as u8;
+        let diff = scale * l[i] as f32 + min - x[i];
+        best += w[i] * (diff * diff);
+    }
+    let mut laux = vec![0u8; n];
+    for is in 0..=nstep {
+        iscale = (rmin + rdelta * is as f32 + nmax as f32) / (max - min);
+        let (mut sum_l, mut sum_l2, mut sum_xl) = (0f32, 0f32, 0f32);
+        for i in 0..n {
+            let li = nearest_int(iscale * (x[i] - min)).clamp(0, nmax);
+            laux[i] = li as u8;
+            let lf = li as f32;
+            sum_l += w[i] * lf;
+            sum_l2 += w[i] * lf * lf;
+            sum_xl += w[i] * lf * x[i];
+        }
+        let d = sum_w * sum_l2 - sum_l * sum_l;
+        if d > 0.0 {
+            let mut this_scale = (sum_w * sum_xl - sum_x * sum_l) / d;
+            let mut this_min = (sum_l2 * sum_x - sum_l * sum_xl) / d;
+            if this_min > 0.0 {
+                this_min = 0.0;
+                this_scale = sum_xl / sum_l2;
+            }
+            let mut mad = 0f32;
+            for i in 0..n {
+                let diff = this_scale * laux[i] as f32 + this_min - x[i];
+                mad += w[i] * (diff * diff);
+            }
+            if mad < best {
+                l.copy_from_slice(&laux);
+                best = mad;
+                scale = this_scale;
+                min = this_min;
+            }
+        }
+    }
+    (scale, -min)
+}
+
+/// `make_qp_quants`: 6-bit codes for the sub-block scales (or mins) of a K-quant super-block,
+/// weighted by each sub-block's total importance.
+fn make_qp_quants(nmax: i32, x: &[f32], l: &mut [u8], qw: &[f32]) -> f32 {
+    let max = x.iter().fold(0f32, |m, &v| if m > v { m } else { v });
+    if max < GROUP_MAX_EPS {
+        l.fill(0);
+        return 0.0;
+    }
+    let n = x.len();
+    let mut iscale = nmax as f32 / max;
+    for i in 0..n {
+        l[i] = nearest_int(iscale * x[i]) as u8;
+    }
+    let scale = 1.0 / iscale;
+    let mut best_mse = 0f32;
+    for i in 0..n {
+        let diff = x[i] - scale * l[i] as f32;
+        best_mse += qw[i] * diff * diff;
+    }
+    for is in -4..=4 {
+        if is == 0 {
+            continue;
+        }
+        let iscale_is = (0.1 * is as f32 + nmax as f32) / max;
+        let scale_is = 1.0 / iscale_is;
+        let mut mse = 0f32;
+        for i in 0..n {
+            let q = nearest_int(iscale_is * x[i]).min(nmax);
+            let diff = x[i] - scale_is * q as f32;
+            mse += qw[i] * diff * diff;
+        }
+        if mse < best_mse {
+            best_mse = mse;
+            iscale = iscale_is;
+        }
+    }
+    let (mut sumlx, mut suml2) = (0f32, 0f32);
+    for i in 0..n {
+        let q = nearest_int(iscale * x[i]).min(nmax);
+        l[i] = q as u8;
+        sumlx += qw[i] * x[i] * q as f32;
+        suml2 += qw[i] * q as f32 * q as f32;
+    }
+    for _ in 0..5 {
+        let mut changed = 0;
+        for i in 0..n {
+            let w = qw[i];
+            let li = l[i] as f32;
+            let mut slx = sumlx - w * x[i] * li;
+            let mut sl2 = suml2 - w * li * li;
+            if slx > 0.0 && sl2 > 0.0 {
+                let new_l = nearest_int(x[i] * sl2 / slx).min(nmax);
+                if new_l != l[i] as i32 {
+                    slx += w * x[i] * new_l as f32;
+                    sl2 += w * new_l as f32 * new_l as f32;
+                    if slx * slx * suml2 > sumlx * sumlx * sl2 {
+                        l[i] = new_l as u8;
+                        sumlx = slx;
+                        suml2 = sl2;
+                        changed += 1;
+                    }
+                }
+            }
+        }
+        if changed == 0 {
+            break;
+        }
+    }
+    if suml2 > 0.0 {
+        sumlx / suml2
+    } else {
+        0.0
+    }
+}
+
 fn pack_scales_mins(ls: &[u8; 8], lm: &[u8; 8], scales: &mut [u8]) {
     for j in 0..8 {
         if j < 4 {
@@ -148,7 +297,17 @@ fn scale_min(j: usize, q: &[u8]) -> (u8, u8) {
 
 /// Shared by Q4_K (nmax 15) and Q5_K (nmax 31): sub-block affine quants with 6-bit scales/mins.
 /// Returns (d, dmin, scales, L).
-fn quantize_affine(x: &[f32], nmax: i32, rmin: f32, nstep: i32) -> ([u8; 2], [u8; 2], [u8; 12], [u8; QK_K]) {
+/// With importance weights ggml switches to `make_qkx3_quants` and `make_qp_quants` scales.
+fn quantize_affine_w(
+    x: &[f32],
+    nmax: i32,
+    rmin: f32,
+    nstep: i32,
+    qw: Option<&[f32]>,
+) -> ([u8; 2], [u8; 2], [u8; 12], [u8; QK_K]) {
+    if let Some(qw) = qw {
+        return quantize_affine_imatrix(x, nmax, qw);
+    }
     let mut l = [0u8; QK_K];
     let (mut scales, mut mins) = ([0f32; 8], [0f32; 8]);
     let (mut max_scale, mut max_min) = (0f32, 0f32);
@@ -195,8 +354,52 @@ fn quantize_affine(x: &[f32], nmax: i32, rmin: f32, nstep: i32) -> ([u8; 2], [u8
     (d16, dmin16, packed, l)
 }
 
+fn quantize_affine_imatrix(x: &[f32], nmax: i32, qw: &[f32]) -> ([u8; 2], [u8; 2], [u8; 12], [u8; QK_K]) {
+    let mut l = [0u8; QK_K];
+    let (mut scales, mut mins, mut sw) = ([0f32; 8], [0f32; 8], [0f32; 8]);
+    let sum_x2: f32 = x.iter().fold(0f32, |a, &v| a + v * v);
+    let sigma2 = 2.0 * sum_x2 / QK_K as f32;
+    let mut w = [0f32; 32];
+    for j in 0..8 {
+        for i in 0..32 {
+            w[i] = qw[32 * j + i] * (sigma2 + x[32 * j + i] * x[32 * j + i]).sqrt();
+        }
+        sw[j] = w.iter().fold(0f32, |a, &v| a + v);
+        let (s, m) = make_qkx3_quants(nmax, &x[32 * j..32 * j + 32], &w, &mut l[32 * j..32 * j + 32], -0.9, 0.05, 36);
+        scales[j] = s;
+        mins[j] = m;
+    }
+    let (mut ls, mut lm) = ([0u8; 8], [0u8; 8]);
+    let d_block = make_qp_quants(63, &scales, &mut ls, &sw);
+    let m_block = make_qp_quants(63, &mins, &mut lm, &sw);
+    for j in 0..8 {
+        ls[j] = ls[j].min(63);
+        lm[j] = lm[j].min(63);
+    }
+    let mut packed = [0u8; 12];
+    pack_scales_mins(&ls, &lm, &mut packed);
+    let (d16, dmin16) = (to_f16(d_block), to_f16(m_block));
+    let (d, dmin) = (from_f16(&d16), from_f16(&dmin16));
+    for j in 0..8 {
+        let (sc, m) = scale_min(j, &packed);
+        let dj = d * sc as f32;
+        if dj == 0.0 {
+            continue;
+        }
+        let dm = dmin * m as f32;
+        for i in 0..32 {
+            l[32 * j + i] = nearest_int((x[32 * j + i] + dm) / dj).clamp(0, nmax) as u8;
+        }
+    }
+    (d16, dmin16, packed, l)
+}
+
 pub fn quantize_q4_k(x: &[f32], out: &mut [u8]) {
-    let (d, dmin, scales, l) = quantize_affine(x, 15, -1.0, 20);
+    quantize_q4_k_weighted(x, out, None)
+}
+
+pub fn quantize_q4_k_weighted(x: &[f32], out: &mut [u8], qw: Option<&[f32]>) {
+    let (d, dmin, scales, l) = quantize_affine_w(x, 15, -1.0, 20, qw);
     out[0..2].copy_from_slice(&d);
     out[2..4].copy_from_slice(&dmin);
     out[4..16].copy_from_slice(&scales);
@@ -223,7 +426,11 @@ pub fn dequantize_q4_k(b: &[u8], y: &mut [f32]) {
 }
 
 pub fn quantize_q5_k(x: &[f32], out: &mut [u8]) {
-    let (d, dmin, scales, l) = quantize_affine(x, 31, -0.5, 15);
+    quantize_q5_k_weighted(x, out, None)
+}
+
+pub fn quantize_q5_k_weighted(x: &[f32], out: &mut [u8], qw: Option<&[f32]>) {
+    let (d, dmin, scales, l) = quantize_affine_w(x, 31, -0.5, 15, qw);
     out[0..2].copy_from_slice(&d);
     out[2..4].copy_from_slice(&dmin);
     out[4..16].copy_from_slice(&scales);
@@ -270,11 +477,21 @@ pub fn dequantize_q5_k(b: &[u8], y: &mut [f32]) {
 }
 
 pub fn quantize_q6_k(x: &[f32], out: &mut [u8]) {
+    quantize_q6_k_weighted(x, out, None)
+}
+
+/// Q6_K; with importance weights ggml uses them directly (no sigma term).
+pub fn quantize_q6_k_weighted(x: &[f32], out: &mut [u8], qw: Option<&[f32]>) {
     let mut l = [0i8; QK_K];
     let mut scales = [0f32; 16];
     let (mut max_scale, mut max_abs_scale) = (0f32, 0f32);
     for ib in 0..16 {
-        let s = make_qx_quants(32, &x[16 * ib..16 * ib + 16], &mut l[16 * ib..16 * ib + 16]);
+        let s = make_qx_quants(
+            32,
+            &x[16 * ib..16 * ib + 16],
+            &mut l[16 * ib..16 * ib + 16],
+            qw.map(|q| &q[16 * ib..16 * ib + 16]),
+        );
         scales[ib] = s;
         if s.abs() > max_abs_scale {
             max_abs_scale = s.abs();

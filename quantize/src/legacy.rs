@@ -131,3 +131,63 @@ pub fn dequantize_q5_1(b: &[u8], y: &mut [f32]) {
         y[j + 16] = ((b[8 + j] >> 4) as u32 | h1) as f32 * d + m;
     }
 }
+
+/// Importance weights of a row as ggml's `quantize_row_q*_impl` form them for the 32-value types:
+/// `qw · sqrt(σ² + x²)` with σ² the row's mean square.
+fn row_weights(x: &[f32], qw: &[f32]) -> Vec<f32> {
+    let sigma2 = x.iter().fold(0f32, |a, &v| a + v * v) / x.len() as f32;
+    x.iter().zip(qw).map(|(&v, &w)| w * (sigma2 + v * v).sqrt()).collect()
+}
+
+/// Q4_0 / Q5_0 of a whole row with importance weights (`make_qx_quants`, weighted).
+pub fn quantize_q4_0_q5_0_row_weighted(x: &[f32], qw: &[f32], five: bool, out: &mut [u8]) {
+    let w = row_weights(x, qw);
+    let (nmax, ts) = if five { (16, 22) } else { (8, 18) };
+    let mut l = [0i8; QK];
+    for (b, ob) in out.chunks_exact_mut(ts).enumerate() {
+        let xb = &x[QK * b..QK * (b + 1)];
+        let d = crate::kquants::make_qx_quants(nmax, xb, &mut l, Some(&w[QK * b..QK * (b + 1)]));
+        ob[..2].copy_from_slice(&to_f16(d));
+        if five {
+            let mut qh = 0u32;
+            for j in 0..QK / 2 {
+                let (x0, x1) = (l[j] as u8, l[j + 16] as u8);
+                ob[6 + j] = (x0 & 15) | ((x1 & 15) << 4);
+                qh |= (((x0 & 0x10) >> 4) as u32) << j;
+                qh |= (((x1 & 0x10) >> 4) as u32) << (j + 16);
+            }
+            ob[2..6].copy_from_slice(&qh.to_le_bytes());
+        } else {
+            for j in 0..QK / 2 {
+                ob[2 + j] = (l[j] as u8) | ((l[j + 16] as u8) << 4);
+            }
+        }
+    }
+}
+
+/// Q4_1 / Q5_1 of a whole row with importance weights (`make_qkx3_quants`).
+pub fn quantize_q4_1_q5_1_row_weighted(x: &[f32], qw: &[f32], five: bool, out: &mut [u8]) {
+    let w = row_weights(x, qw);
+    let (nmax, ts) = if five { (31, 24) } else { (15, 20) };
+    let mut l = [0u8; QK];
+    for (b, ob) in out.chunks_exact_mut(ts).enumerate() {
+        let xb = &x[QK * b..QK * (b + 1)];
+        let (d, the_min) = crate::kquants::make_qkx3_quants(nmax, xb, &w[QK * b..QK * (b + 1)], &mut l, -0.9, 0.05, 36);
+        ob[..2].copy_from_slice(&to_f16(d));
+        ob[2..4].copy_from_slice(&to_f16(-the_min));
+        if five {
+            let mut qh = 0u32;
+            for j in 0..QK / 2 {
+                let (x0, x1) = (l[j], l[j + 16]);
+                ob[8 + j] = (x0 & 15) | ((x1 & 15) << 4);
+                qh |= (((x0 & 0x10) >> 4) as u32) << j;
+                qh |= (((x1 & 0x10) >> 4) as u32) << (j + 16);
+            }
+            ob[4..8].copy_from_slice(&qh.to_le_bytes());
+        } else {
+            for j in 0..QK / 2 {
+                ob[4 + j] = l[j] | (l[j + 16] << 4);
+            }
+        }
+    }
+}

@@ -100,3 +100,42 @@ fn implemented_types_match_ggml_block_for_block() {
     println!("{}", report.join("\n"));
     assert!(failures.is_empty(), "mismatches: {failures:?}\n{}", report.join("\n"));
 }
+
+#[test]
+fn importance_weighted_paths_match_ggml_block_for_block() {
+    let m: Value = serde_json::from_str(&std::fs::read_to_string(dir().join("manifest.json")).unwrap()).unwrap();
+    let (x, segs) = inputs(&m);
+    let imatrix = f32s(&std::fs::read(dir().join("imatrix.f32")).unwrap());
+    let qw_segments: Vec<(usize, usize)> = m["imatrix"]["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["offset_values"].as_u64().unwrap() as usize, s["n"].as_u64().unwrap() as usize))
+        .collect();
+    let mut report = Vec::new();
+    let mut failures = Vec::new();
+    for (name, spec) in m["types"].as_object().unwrap() {
+        let Some(rec) = spec.get("imatrix").filter(|r| !r.is_null()) else { continue };
+        let ty = GgmlType::from_name(spec["ggml_type_name"].as_str().unwrap()).unwrap();
+        let want = std::fs::read(dir().join(rec["bin"].as_str().unwrap())).unwrap();
+        let mut ours = Vec::new();
+        for (&(start, rows, n), &(qs, qn)) in segs.rows.iter().zip(&qw_segments) {
+            assert_eq!(n, qn);
+            for r in 0..rows {
+                let row = &x[start + r * n..start + (r + 1) * n];
+                ours.extend(quantize::codec::quantize_row_weighted(ty, row, &imatrix[qs..qs + qn]).unwrap());
+            }
+        }
+        let (bad, total, worst) = compare(ty, &ours, &want);
+        report.push(format!(
+            "{name} (imatrix): {bad}/{total} blocks differ{}",
+            if bad > 0 { format!(" ({worst})") } else { String::new() }
+        ));
+        if bad > 0 {
+            failures.push(name.clone());
+        }
+    }
+    println!("{}", report.join("\n"));
+    assert!(failures.is_empty(), "mismatches: {failures:?}\n{}", report.join("\n"));
+    assert!(report.len() >= 11);
+}
