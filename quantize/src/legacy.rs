@@ -11,7 +11,7 @@ pub fn quantize_q8_0(x: &[f32], out: &mut [u8]) {
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     out[..2].copy_from_slice(&to_f16(d));
     for j in 0..QK {
-        out[2 + j] = ((x[j] * id).round() as i8) as u8;
+        out[2 + j] = (crate::prim::roundf(x[j] * id) as i8) as u8;
     }
 }
 

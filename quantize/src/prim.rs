@@ -2,10 +2,28 @@
 
 use half::f16;
 
-/// ggml's `nearest_int`: round half to even (valid for |f| ≤ 4194303, which ggml relies on).
+/// ggml's `nearest_int`: round half to even, by ggml's own trick of adding 1.5·2²³ so that the f32
+/// addition does the rounding (valid for |f| ≤ 4194303, which ggml relies on). Plain arithmetic:
+/// `round_ties_even` would be a libm call on baseline x86-64, which has no SSE4.1 `roundss`.
 #[inline]
 pub fn nearest_int(f: f32) -> i32 {
-    f.round_ties_even() as i32
+    let v = f + 12582912.0;
+    (v.to_bits() & 0x7f_ffff) as i32 - 0x40_0000
+}
+
+/// C's `roundf` (half away from zero) for |x| < 2³¹, without a libm call: truncate, then step
+/// away from zero when the dropped part is at least one half (that difference is exact).
+#[inline]
+pub fn roundf(x: f32) -> f32 {
+    let t = x as i32 as f32;
+    let d = x - t;
+    if d >= 0.5 {
+        t + 1.0
+    } else if d <= -0.5 {
+        t - 1.0
+    } else {
+        t
+    }
 }
 
 /// `ggml_compute_fp32_to_fp16`: IEEE round to nearest even.
@@ -53,4 +71,28 @@ pub fn signed_max(x: &[f32]) -> (f32, f32) {
         }
     }
     (amax, max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_helpers_match_the_std_definitions() {
+        let mut x = 0x1234_5678u32;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let f = (x as f32 / u32::MAX as f32 - 0.5) * 300.0;
+            for v in [f, f.trunc() + 0.5, f.trunc() - 0.5, -f.trunc() - 0.5] {
+                assert_eq!(nearest_int(v), v.round_ties_even() as i32, "{v}");
+                assert_eq!(roundf(v), v.round(), "{v}");
+            }
+        }
+        assert_eq!(roundf(0.49999997), 0.0);
+        assert_eq!(roundf(-2.5), -3.0);
+        assert_eq!(nearest_int(2.5), 2);
+        assert_eq!(nearest_int(-3.5), -4);
+    }
 }

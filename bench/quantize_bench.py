@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Quantization throughput, rwkv-convert against ggml's own quantizer, in one run, on the same
+seeded 4096 x 4096 f32 matrix (weight-like N(0, 0.02^2)): million values/s per type with 1 and 2
+threads. ggml is llama-cpp-python 0.3.36's libggml-base (the x86-64 baseline build), called with
+ctypes; its 2-thread figure splits the rows between two threads as llama-quantize does.
+
+    LIBGGML=/path/to/libggml-base.so python3 bench/quantize_bench.py
+(default: the venv the golden scripts use, /opt/llamaenv). Needs numpy and cargo.
+"""
+import ctypes
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LIB = os.environ.get("LIBGGML", "/opt/llamaenv/lib/python3.11/site-packages/llama_cpp/lib/libggml-base.so")
+ROWS, COLS = 4096, 4096
+TYPES = {"q8_0": 8, "q4_0": 2, "q5_0": 6, "iq4_nl": 20, "q4_K": 12, "q6_K": 14, "iq3_xxs": 18, "iq3_s": 21}
+
+
+def ggml_rates(x):
+    lib = ctypes.CDLL(LIB)
+    lib.ggml_quantize_chunk.restype = ctypes.c_size_t
+    lib.ggml_quantize_chunk.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
+                                        ctypes.c_int64, ctypes.c_void_p]
+    lib.ggml_row_size.restype = ctypes.c_size_t
+    lib.ggml_row_size.argtypes = [ctypes.c_int, ctypes.c_int64]
+    lib.ggml_quantize_init.argtypes = [ctypes.c_int]
+    out = {}
+    for name, t in TYPES.items():
+        lib.ggml_quantize_init(t)
+        dst = np.zeros(lib.ggml_row_size(t, COLS) * ROWS, dtype=np.uint8)
+        imatrix = None  # the plain reference paths, as llama-quantize runs them without an imatrix
+        rec = {}
+        for threads in (1, 2):
+            def work(r0, r1):
+                # ggml offsets both src and dst itself from `start` (in values).
+                lib.ggml_quantize_chunk(t, x.ctypes.data, dst.ctypes.data, r0 * COLS, r1 - r0, COLS, imatrix)
+            best = float("inf")
+            for _ in range(3):
+                t0 = time.perf_counter()
+                if threads == 1:
+                    work(0, ROWS)
+                else:
+                    half = ROWS // 2
+                    ts = [threading.Thread(target=work, args=(0, half)), threading.Thread(target=work, args=(half, ROWS))]
+                    [th.start() for th in ts]
+                    [th.join() for th in ts]
+                best = min(best, time.perf_counter() - t0)
+            rec[f"threads_{threads}_mvals_per_s"] = ROWS * COLS / best / 1e6
+        out[name] = rec
+    return out
+
+
+def main():
+    x = (np.random.default_rng(7).standard_normal((ROWS, COLS)) * 0.02).astype(np.float32)
+    path = os.path.join("/tmp", "rwkv-convert-quant-bench.f32")
+    x.tofile(path)
+    ours = subprocess.run(["cargo", "bench", "--quiet", "--bench", "quantize", "--", path, str(ROWS), str(COLS)],
+                          cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    ours = json.loads(ours[ours.index("{"):])
+    theirs = ggml_rates(x)
+    print(f"{ROWS}x{COLS} f32, million values per second (best of 3)")
+    print(f"{'type':<9}{'ours 1T':>10}{'ggml 1T':>10}{'ratio':>7}{'ours 2T':>10}{'ggml 2T':>10}{'ours 2T/1T':>12}")
+    for name in TYPES:
+        o1, o2 = ours[name]["threads_1_mvals_per_s"], ours[name]["threads_2_mvals_per_s"]
+        g1, g2 = theirs[name]["threads_1_mvals_per_s"], theirs[name]["threads_2_mvals_per_s"]
+        print(f"{name:<9}{o1:>10.1f}{g1:>10.1f}{o1 / g1:>6.2f}x{o2:>10.1f}{g2:>10.1f}{o2 / o1:>11.2f}x")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
