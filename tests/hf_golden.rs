@@ -126,3 +126,37 @@ fn large_models_are_sharded_with_an_index() {
     let back = Model::open(dir.path()).unwrap();
     assert_eq!(back.hparams, model.hparams);
 }
+
+/// fla's older layout packs the six token-shift mixes as one `attn.x_x` [6, C] (r, w, k, v, a, g).
+#[test]
+fn older_fla_folders_with_packed_mixes_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = convert("v7-bf16.pth", HfDtype::Keep, dir.path());
+    // Rewrite the folder's safetensors with x_r..x_g packed into x_x.
+    let path = dir.path().join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    for layer in 0..2 {
+        let mut packed = Vec::new();
+        for m in ["x_r", "x_w", "x_k", "x_v", "x_a", "x_g"] {
+            packed.extend_from_slice(st.tensor(&format!("model.layers.{layer}.attn.{m}")).unwrap().data());
+        }
+        tensors.push((format!("model.layers.{layer}.attn.x_x"), safetensors::Dtype::BF16, vec![6, 128], packed));
+    }
+    for (name, t) in st.tensors() {
+        if !name.contains(".attn.x_") {
+            tensors.push((name, t.dtype(), t.shape().to_vec(), t.data().to_vec()));
+        }
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .map(|(n, d, s, b)| (n.clone(), safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap()))
+        .collect();
+    std::fs::write(&path, safetensors::serialize(views, None).unwrap()).unwrap();
+    let back = Model::open(dir.path()).unwrap();
+    assert_eq!(back.hparams, model.hparams);
+    for name in ["blocks.0.att.x_r", "blocks.1.att.x_g", "blocks.1.att.x_a"] {
+        assert_eq!(back.get(name).unwrap().to_f32().unwrap(), model.get(name).unwrap().to_f32().unwrap(), "{name}");
+    }
+}
