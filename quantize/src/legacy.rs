@@ -29,8 +29,9 @@ pub fn quantize_q4_0(x: &[f32], out: &mut [u8]) {
     out[..2].copy_from_slice(&to_f16(d));
     for j in 0..QK / 2 {
         // x*id + 8.5, two roundings (ggml's x86-64 build never fuses), then truncation.
-        let q0 = ((x[j] * id + 8.5) as i8).min(15) as u8;
-        let q1 = ((x[j + 16] * id + 8.5) as i8).min(15) as u8;
+        // ggml truncates through (int8_t); the value is in [0, 16.5], so i32 gives the same.
+        let q0 = ((x[j] * id + 8.5) as i32).min(15) as u8;
+        let q1 = ((x[j + 16] * id + 8.5) as i32).min(15) as u8;
         out[2 + j] = q0 | (q1 << 4);
     }
 }
@@ -84,8 +85,8 @@ pub fn quantize_q5_0(x: &[f32], out: &mut [u8]) {
     out[..2].copy_from_slice(&to_f16(d));
     let mut qh = 0u32;
     for j in 0..QK / 2 {
-        let q0 = ((x[j] * id + 16.5) as i8).min(31) as u8;
-        let q1 = ((x[j + 16] * id + 16.5) as i8).min(31) as u8;
+        let q0 = ((x[j] * id + 16.5) as i32).min(31) as u8;
+        let q1 = ((x[j + 16] * id + 16.5) as i32).min(31) as u8;
         out[6 + j] = (q0 & 15) | ((q1 & 15) << 4);
         qh |= (((q0 & 0x10) >> 4) as u32) << j;
         qh |= (((q1 & 0x10) >> 4) as u32) << (j + 16);
