@@ -102,3 +102,62 @@ fn quantize_equals_llama_quantize_byte_for_byte() {
     }
     assert_eq!(checked, 36, "every file llama-quantize made");
 }
+
+/// A legacy `.dat` importance matrix: (name, values) entries, each with `ncall`.
+fn legacy_imatrix(entries: &[(String, Vec<f32>)], ncall: i32) -> Vec<u8> {
+    let mut b = (entries.len() as i32).to_le_bytes().to_vec();
+    for (name, vals) in entries {
+        b.extend((name.len() as i32).to_le_bytes());
+        b.extend(name.as_bytes());
+        b.extend(ncall.to_le_bytes());
+        b.extend((vals.len() as i32).to_le_bytes());
+        b.extend(vals.iter().flat_map(|v| v.to_le_bytes()));
+    }
+    b.extend(7i32.to_le_bytes());
+    b.extend(4i32.to_le_bytes());
+    b.extend(b"wiki");
+    b
+}
+
+#[test]
+fn an_importance_matrix_drives_the_weighted_quantizers() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("v7.bf16.gguf");
+    ours("v7", OutType::BF16, &src);
+    let f = GgufFile::open(&src).unwrap();
+    // One positive weight per column of every quantizable tensor, stored as sums × ncall.
+    let entries: Vec<(String, Vec<f32>)> = f
+        .tensors
+        .iter()
+        .filter(|t| quantize::ftype::allows_quantization(&t.name, &t.ne))
+        .map(|t| (t.name.clone(), (0..t.ne[0]).map(|i| 3.0 * (0.5 + ((i * 37) % 11) as f32)).collect()))
+        .collect();
+    let dat = dir.path().join("imatrix.dat");
+    std::fs::write(&dat, legacy_imatrix(&entries, 3)).unwrap();
+    let im = convert::gguf::imatrix::Imatrix::load(&dat).unwrap();
+    assert_eq!(im.datasets, vec!["wiki".to_string()]);
+
+    // IQ3_XXS refuses to run without one, as llama-quantize does.
+    let o = Overrides::default();
+    let err = requantize::write(&f, &dir.path().join("x.gguf"), FileType::IQ3XXS, &o, true, |_| {}).err().unwrap();
+    assert!(err.to_string().contains("importance matrix"), "{err}");
+
+    let out = dir.path().join("q4k.gguf");
+    requantize::write_with(&f, &out, FileType::Q4KM, &o, Some(&im), true, |_| {}).unwrap();
+    let q = GgufFile::open(&out).unwrap();
+    assert_eq!(q.get("quantize.imatrix.entries_count"), Some(&convert::gguf::Value::I32(entries.len() as i32)));
+    assert_eq!(q.get("quantize.imatrix.dataset").and_then(|v| v.as_str()), Some("wiki"));
+    // The 512-wide channel_mix_value rows are Q4_K, quantized with the normalised weights.
+    let name = "blk.1.channel_mix_value.weight";
+    let (t_in, t_out) =
+        (f.tensors.iter().find(|t| t.name == name).unwrap(), q.tensors.iter().find(|t| t.name == name).unwrap());
+    assert_eq!(t_out.ty, GgmlType::Q4K);
+    let x = quantize::dequantize(t_in.ty, f.bytes(t_in)).unwrap();
+    let w: Vec<f32> = entries.iter().find(|e| e.0 == name).unwrap().1.iter().map(|v| v / 3.0).collect();
+    let want: Vec<u8> =
+        x.chunks(512).flat_map(|row| quantize::codec::quantize_row_weighted(GgmlType::Q4K, row, &w).unwrap()).collect();
+    assert_eq!(q.bytes(t_out), &want[..]);
+    let plain: Vec<u8> = quantize::quantize(GgmlType::Q4K, &x).unwrap();
+    assert_ne!(plain, want, "the weights must change the bytes");
+    requantize::write_with(&f, &dir.path().join("iq3xxs.gguf"), FileType::IQ3XXS, &o, Some(&im), true, |_| {}).unwrap();
+}

@@ -22,6 +22,9 @@ pub struct Args {
     /// Type of `token_embd.weight`.
     #[arg(long)]
     pub token_embedding_type: Option<String>,
+    /// An importance matrix from llama.cpp's `llama-imatrix` (GGUF or legacy `.dat`).
+    #[arg(long)]
+    pub imatrix: Option<PathBuf>,
     /// No mix rules: every quantizable tensor gets the file type's default type.
     #[arg(long)]
     pub pure: bool,

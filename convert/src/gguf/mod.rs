@@ -2,6 +2,7 @@
 //! writer, with exact control of key order, tensor order, alignment and padding.
 
 pub mod export;
+pub mod imatrix;
 pub mod import;
 pub mod reader;
 pub mod requantize;

@@ -30,7 +30,13 @@ pub fn plan_types(f: &GgufFile, ftype: FileType, o: &Overrides) -> Vec<(usize, G
 
 /// Convert one tensor's bytes to `ty` into `sink`: batches of row blocks quantized in parallel,
 /// written in order, the input's pages released behind them.
-pub fn convert_tensor(f: &GgufFile, t: &TensorInfo, ty: GgmlType, sink: &mut super::Sink) -> Result<()> {
+pub fn convert_tensor(
+    f: &GgufFile,
+    t: &TensorInfo,
+    ty: GgmlType,
+    qw: Option<&[f32]>,
+    sink: &mut super::Sink,
+) -> Result<()> {
     let src = f.bytes(t);
     let release = |start: usize, len: usize| {
         #[cfg(unix)]
@@ -61,7 +67,15 @@ pub fn convert_tensor(f: &GgufFile, t: &TensorInfo, ty: GgmlType, sink: &mut sup
                 if let Some(bad) = x.iter().position(|v| !v.is_finite()) {
                     return Err(Error::corrupt(format!("value {bad} is not finite ({})", x[bad])).tensor(&t.name));
                 }
-                let q = quantize::quantize(ty, &x).map_err(|e| Error::unsupported(e.0).tensor(&t.name))?;
+                let q = match qw {
+                    Some(w) => x
+                        .chunks(ne0)
+                        .map(|row| quantize::codec::quantize_row_weighted(ty, row, w))
+                        .collect::<std::result::Result<Vec<_>, _>>()
+                        .map(|rows| rows.concat()),
+                    None => quantize::quantize(ty, &x),
+                }
+                .map_err(|e| Error::unsupported(e.0).tensor(&t.name))?;
                 o.copy_from_slice(&q);
                 Ok(())
             },
@@ -70,6 +84,14 @@ pub fn convert_tensor(f: &GgufFile, t: &TensorInfo, ty: GgmlType, sink: &mut sup
         release(b * batch_rows * in_row, s.len());
     }
     Ok(())
+}
+
+/// Types whose quantizers need importance data (llama.cpp refuses them without an imatrix).
+fn needs_imatrix(ty: GgmlType) -> bool {
+    matches!(
+        ty,
+        GgmlType::IQ3XXS | GgmlType::IQ2XXS | GgmlType::IQ2XS | GgmlType::IQ2S | GgmlType::IQ1S | GgmlType::IQ1M
+    )
 }
 
 /// Write `f` re-typed as `ftype` to `out`.
@@ -81,17 +103,48 @@ pub fn write(
     force: bool,
     progress: impl FnMut(usize),
 ) -> Result<Vec<(String, GgmlType)>> {
+    write_with(f, out, ftype, o, None, force, progress)
+}
+
+/// Write `f` re-typed as `ftype`, using `imatrix` where it has an entry of the tensor's row length.
+pub fn write_with(
+    f: &GgufFile,
+    out: &Path,
+    ftype: FileType,
+    o: &Overrides,
+    imatrix: Option<&super::imatrix::Imatrix>,
+    force: bool,
+    progress: impl FnMut(usize),
+) -> Result<Vec<(String, GgmlType)>> {
     let mut writer = GgufWriter::new();
     writer.kv =
         f.kv.iter().filter(|(k, _)| k != "general.quantization_version" && k != "general.file_type").cloned().collect();
     writer.kv.push(("general.quantization_version".into(), Value::U32(2)));
     writer.kv.push(("general.file_type".into(), Value::U32(ftype.id())));
+    if let Some(im) = imatrix {
+        // What llama-quantize records about the importance matrix, after the file type.
+        writer.kv.push((
+            "quantize.imatrix.file".into(),
+            Value::Str(im.path.display().to_string().chars().take(127).collect()),
+        ));
+        if let Some(d) = im.datasets.first() {
+            writer.kv.push(("quantize.imatrix.dataset".into(), Value::Str(d.chars().take(127).collect())));
+        }
+        writer.kv.push(("quantize.imatrix.entries_count".into(), Value::I32(im.entries.len() as i32)));
+        writer.kv.push(("quantize.imatrix.chunks_count".into(), Value::I32(im.chunk_count as i32)));
+    }
     let plan = plan_types(f, ftype, o);
+    let weights = |t: &TensorInfo| imatrix.and_then(|m| m.entries.get(&t.name)).filter(|w| w.len() == t.ne[0] as usize);
     for (i, ty) in &plan {
+        let t = &f.tensors[*i];
         if !quantize::codec::is_supported(*ty) {
-            return Err(
-                Error::unsupported(format!("quantizing to {ty} is not implemented yet")).tensor(&f.tensors[*i].name)
-            );
+            return Err(Error::unsupported(format!("quantizing to {ty} is not implemented yet")).tensor(&t.name));
+        }
+        if *ty != t.ty && needs_imatrix(*ty) && weights(t).is_none() {
+            return Err(Error::unsupported(format!(
+                "{ty} needs an importance matrix for this tensor (pass --imatrix)"
+            ))
+            .tensor(&t.name));
         }
     }
     let tensors: Vec<PendingTensor> = plan
@@ -103,7 +156,9 @@ pub fn write(
                 name: t.name.clone(),
                 ne: t.ne[..dims].to_vec(),
                 ty,
-                data: Box::new(move |sink: &mut super::Sink| convert_tensor(f, t, ty, sink)),
+                data: Box::new(move |sink: &mut super::Sink| {
+                    convert_tensor(f, t, ty, weights(t).map(|w| w.as_slice()), sink)
+                }),
             }
         })
         .collect();
