@@ -161,3 +161,24 @@ fn an_importance_matrix_drives_the_weighted_quantizers() {
     assert_ne!(plain, want, "the weights must change the bytes");
     requantize::write_with(&f, &dir.path().join("iq3xxs.gguf"), FileType::IQ3XXS, &o, Some(&im), true, |_| {}).unwrap();
 }
+
+/// `convert --outtype Q4_K_M` straight from the `.pth` equals llama.cpp's convert + quantize.
+#[test]
+fn convert_straight_to_a_quantized_type_matches_llama_cpp() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("v7.q4km.gguf");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_rwkv-convert"))
+        .arg("convert")
+        .arg(golden("v7-bf16.pth"))
+        .args(["--to", "gguf"])
+        .arg(&out)
+        .args(["--outtype", "Q4_K_M", "--name", "v7 Bf16"])
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let want = json("gguf/quantized.json")["files"]["v7-bf16.bf16.Q4_K_M.gguf"]["sha256"].as_str().unwrap().to_string();
+    assert_eq!(hex(&std::fs::read(&out).unwrap()), want);
+    let leftovers: Vec<_> =
+        std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+    assert_eq!(leftovers.len(), 1, "no temporary files left behind: {leftovers:?}");
+}

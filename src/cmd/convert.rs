@@ -24,7 +24,8 @@ pub struct Args {
     /// hf: a folder of the target's remote code (*.py) to copy in (rwkv-convert ships none).
     #[arg(long)]
     pub remote_code_dir: Option<PathBuf>,
-    /// Tensor type of the weight matrices (norms, mixes and LoRAs stay F32 as llama.cpp's converter keeps them).
+    /// f32, f16 or bf16 for the weight matrices (norms, mixes and LoRAs stay F32 as llama.cpp's
+    /// converter keeps them), or a llama-quantize type (Q8_0, Q6_K, Q4_K_M, IQ3_M, ...).
     #[arg(long, default_value = "bf16")]
     pub outtype: String,
     /// `general.name` (default: the output file's stem).
@@ -76,12 +77,52 @@ fn run_hf(args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// `--outtype` of a quantized file type: a 16/32-bit GGUF in the source's own float type first
+/// (what llama.cpp's converter would write), then `quantize` on it, as llama-quantize would.
+fn run_quantized(args: &Args, ftype: quantize::ftype::FileType) -> Result<()> {
+    super::check_output(&args.out, args.force)?;
+    let model = Model::open(&args.model)?;
+    let float = match model.main_dtype() {
+        Some(convert::DType::F16) => OutType::F16,
+        Some(convert::DType::F32) => OutType::F32,
+        _ => OutType::BF16,
+    };
+    let name =
+        args.name.clone().unwrap_or_else(|| args.out.file_stem().unwrap_or_default().to_string_lossy().into_owned());
+    let tmp = args.out.with_file_name(format!(".{}.float-{}.gguf", name, std::process::id()));
+    let (writer, tensors) = plan(&model, float, &name)?;
+    let bar = ProgressBar::new(tensors.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} tensors [{elapsed_precise}]").expect("template"),
+    );
+    bar.set_message("float GGUF");
+    let result = writer.write(&tmp, true, &tensors, |i| bar.set_position(i as u64 + 1)).and_then(|()| {
+        let f = convert::gguf::GgufFile::open(&tmp)?;
+        bar.set_position(0);
+        bar.set_message(format!("{} → {}", ftype.name(), args.out.display()));
+        convert::gguf::requantize::write(&f, &args.out, ftype, &Default::default(), args.force, |i| {
+            bar.set_position(i as u64 + 1)
+        })
+    });
+    let _ = std::fs::remove_file(&tmp);
+    bar.finish_and_clear();
+    result?;
+    eprintln!("wrote {} ({})", args.out.display(), ftype.name());
+    Ok(())
+}
+
 pub fn run(args: Args) -> Result<()> {
     if args.to == "hf" {
         return run_hf(&args);
     }
     let Some(outtype) = OutType::parse(&args.outtype) else {
-        bail!("--outtype {} is not one of f32, f16, bf16", args.outtype);
+        if let Some(ftype) = quantize::ftype::FileType::parse(&args.outtype) {
+            return run_quantized(&args, ftype);
+        }
+        bail!(
+            "--outtype {} is neither f32, f16, bf16 nor a llama-quantize type (Q8_0, Q4_K_M, IQ3_M, ...)",
+            args.outtype
+        );
     };
     super::check_output(&args.out, args.force)?;
     let model = Model::open(&args.model)?;
