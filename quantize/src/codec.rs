@@ -56,6 +56,15 @@ pub fn quantize(ty: GgmlType, x: &[f32]) -> Result<Vec<u8>, CodecError> {
     let bytes =
         ty.row_bytes(x.len()).ok_or_else(|| CodecError(format!("{} values are not whole {ty} blocks", x.len())))?;
     let mut out = vec![0u8; bytes];
+    quantize_into(ty, x, &mut out)?;
+    Ok(out)
+}
+
+/// Quantize `x` into `out`, which must hold exactly `ty.row_bytes(x.len())` bytes.
+pub fn quantize_into(ty: GgmlType, x: &[f32], out: &mut [u8]) -> Result<(), CodecError> {
+    if ty.row_bytes(x.len()) != Some(out.len()) {
+        return Err(CodecError(format!("{} bytes for {} {ty} values", out.len(), x.len())));
+    }
     match ty {
         GgmlType::F32 => out.iter_mut().zip(x.iter().flat_map(|v| v.to_le_bytes())).for_each(|(o, b)| *o = b),
         GgmlType::F16 => x.iter().zip(out.chunks_exact_mut(2)).for_each(|(v, o)| o.copy_from_slice(&prim::to_f16(*v))),
@@ -70,7 +79,7 @@ pub fn quantize(ty: GgmlType, x: &[f32]) -> Result<Vec<u8>, CodecError> {
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Quantize one row with importance weights (one per column, as in llama.cpp's imatrix), by

@@ -87,13 +87,19 @@ pub(crate) fn make_qx_quants(nmax: i32, x: &[f32], l: &mut [i8], qw: Option<&[f3
         l.fill(0);
         return 0.0;
     }
-    let w = |i: usize| qw.map_or(x[i] * x[i], |q| q[i]);
+    // The weights once, up front, so the inner loops are branch-free.
+    let mut wbuf = [0f32; 32];
+    let w = &mut wbuf[..x.len()];
+    for (i, wi) in w.iter_mut().enumerate() {
+        *wi = qw.map_or(x[i] * x[i], |q| q[i]);
+    }
+    let w = &*w;
     let sums = |iscale: f32| {
         let (mut sumlx, mut suml2) = (0f32, 0f32);
         for (i, &v) in x.iter().enumerate() {
             let q = nearest_int(iscale * v).clamp(-nmax, nmax - 1) as f32;
-            sumlx += w(i) * v * q;
-            suml2 += w(i) * q * q;
+            sumlx += w[i] * v * q;
+            suml2 += w[i] * q * q;
         }
         (sumlx, suml2)
     };

@@ -60,16 +60,16 @@ pub fn from_bf16(b: &[u8]) -> f32 {
     f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16)
 }
 
-/// The value with the largest magnitude, the first one on ties (ggml's `amax < fabsf(v)` scan).
+/// The value with the largest magnitude, the first one on ties (ggml's `amax < fabsf(v)` scan),
+/// found in two passes (a vectorisable max of |x|, then the first value reaching it).
 #[inline]
 pub fn signed_max(x: &[f32]) -> (f32, f32) {
-    let (mut amax, mut max) = (0f32, 0f32);
-    for &v in x {
-        if amax < v.abs() {
-            amax = v.abs();
-            max = v;
-        }
+    let amax = x.iter().fold(0f32, |a, &v| if v.abs() > a { v.abs() } else { a });
+    if !(amax > 0.0) {
+        // All zero (or NaN, where ggml's scan keeps 0 as well).
+        return (0.0, 0.0);
     }
+    let max = x.iter().copied().find(|v| v.abs() == amax).unwrap_or(0.0);
     (amax, max)
 }
 
