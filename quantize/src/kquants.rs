@@ -1,77 +1,10 @@
 //! K-quants on 256-value super-blocks: Q4_K, Q5_K, Q6_K (ggml `quantize_row_q*_K_ref`), with the
-//! scale searches `make_qkx2_quants` and `make_qx_quants` exactly as ggml evaluates them.
+//! scale searches `make_qkx2/3_quants`, `make_qp_quants` and `make_qx_quants` exactly as ggml evaluates them.
 
 use crate::prim::{from_f16, nearest_int, to_f16};
 
 pub const QK_K: usize = 256;
 const GROUP_MAX_EPS: f32 = 1e-15;
-
-/// Affine (scale, min) search for one sub-block; returns (scale, −min) and writes `l`.
-fn make_qkx2_quants(nmax: i32, x: &[f32], w: &[f32], l: &mut [u8], rmin: f32, rdelta: f32, nstep: i32) -> (f32, f32) {
-    let n = x.len();
-    let (mut min, mut max) = (x[0], x[0]);
-    let mut sum_w = w[0];
-    let mut sum_x = sum_w * x[0];
-    for i in 1..n {
-        if x[i] < min {
-            min = x[i];
-        }
-        if x[i] > max {
-            max = x[i];
-        }
-        sum_w += w[i];
-        sum_x += w[i] * x[i];
-    }
-    if min > 0.0 {
-        min = 0.0;
-    }
-    if max == min {
-        l.fill(0);
-        return (0.0, -min);
-    }
-    let mut iscale = nmax as f32 / (max - min);
-    let mut scale = 1.0 / iscale;
-    let mut best_error = 0f32;
-    for i in 0..n {
-        l[i] = nearest_int(iscale * (x[i] - min)).clamp(0, nmax) as u8;
-        let diff = scale * l[i] as f32 + min - x[i];
-        best_error += w[i] * (diff * diff);
-    }
-    let mut laux = vec![0u8; n];
-    for is in 0..=nstep {
-        iscale = (rmin + rdelta * is as f32 + nmax as f32) / (max - min);
-        let (mut sum_l, mut sum_l2, mut sum_xl) = (0f32, 0f32, 0f32);
-        for i in 0..n {
-            let li = nearest_int(iscale * (x[i] - min)).clamp(0, nmax);
-            laux[i] = li as u8;
-            let lf = li as f32;
-            sum_l += w[i] * lf;
-            sum_l2 += w[i] * lf * lf;
-            sum_xl += w[i] * lf * x[i];
-        }
-        let d = sum_w * sum_l2 - sum_l * sum_l;
-        if d > 0.0 {
-            let mut this_scale = (sum_w * sum_xl - sum_x * sum_l) / d;
-            let mut this_min = (sum_l2 * sum_x - sum_l * sum_xl) / d;
-            if this_min > 0.0 {
-                this_min = 0.0;
-                this_scale = sum_xl / sum_l2;
-            }
-            let mut cur_error = 0f32;
-            for i in 0..n {
-                let diff = this_scale * laux[i] as f32 + this_min - x[i];
-                cur_error += w[i] * (diff * diff);
-            }
-            if cur_error < best_error {
-                l.copy_from_slice(&laux);
-                best_error = cur_error;
-                scale = this_scale;
-                min = this_min;
-            }
-        }
-    }
-    (scale, -min)
-}
 
 /// Symmetric scale search (rmse_type 1); weights `qw` or, without them, `x²`. `l` gets
 /// values + nmax.
@@ -128,8 +61,10 @@ pub(crate) fn make_qx_quants(nmax: i32, x: &[f32], l: &mut [i8], qw: Option<&[f3
     scale
 }
 
-/// `make_qkx3_quants`: the weighted affine search used with importance weights (and by Q4_1/Q5_1);
-/// returns (scale, −min).
+/// Affine (scale, min) search for one sub-block with weights `w`; returns (scale, −min) and
+/// writes `l`. This is ggml's `make_qkx2_quants` and `make_qkx3_quants` alike: given weights, the
+/// two differ only in `max == min` against `max <= min`, which cannot differ because min ≤ 0 ≤ max
+/// or min = x_min ≤ max.
 pub(crate) fn make_qkx3_quants(
     nmax: i32,
     x: &[f32],
@@ -325,7 +260,7 @@ fn quantize_affine_w(
         for i in 0..32 {
             w[i] = av_x + xs[i].abs();
         }
-        let (s, m) = make_qkx2_quants(nmax, xs, &w, &mut l[32 * j..32 * j + 32], rmin, 0.1, nstep);
+        let (s, m) = make_qkx3_quants(nmax, xs, &w, &mut l[32 * j..32 * j + 32], rmin, 0.1, nstep);
         scales[j] = s;
         mins[j] = m;
         if s > max_scale {
