@@ -89,7 +89,7 @@ def ptr(a):
 # ---------------------------------------------------------------- inputs
 
 def rows_256(rng):
-    """17 rows of 256; each row is a 256-superblock = 8 sub-blocks of 32 = 16 groups of 16."""
+    """19 rows of 256; each row is a 256-superblock = 8 sub-blocks of 32 = 16 groups of 16."""
     n = 256
     R = []
     desc = []
@@ -122,6 +122,11 @@ def rows_256(rng):
     x[rng.random(n) < 0.15] = -0.0
     add(x, "ties k/16 in [-1, 1] with ~15% negative zeros (-0.0)")
     add(rng.normal(0, 1.0, n) * 3e-4, "small: N(0,1)*3e-4 (fp16-subnormal but non-zero scales for every type)")
+    # Drawn from their own generator so that the rows above and below keep their values.
+    xr = np.random.default_rng(SEED + 1)
+    add(xr.normal(0, 1.0, n) * 1e-38, "near FLT_MIN: N(0,1)*1e-38 (1/d overflows to inf; x*id is +-inf: cvttss2si's 0x80000000)")
+    add(xr.normal(0, 1.0, n) * 1e-40, "f32 subnormal: N(0,1)*1e-40")
+    # No NaN/inf rows: ggml itself aborts on them (IQ3: GGML_ASSERT(grid_index >= 0)).
     return np.stack(R), desc
 
 

@@ -1,17 +1,32 @@
 //! The 32-value block types: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 (ggml `quantize_row_*_ref`).
 //! Each quantizer handles one block of 32 values into its bytes; dequantizers do the reverse.
 
-use crate::prim::{from_f16, signed_max, to_f16};
+use crate::prim::{cvtt, from_f16, roundf, signed_max, to_f16};
 
 pub const QK: usize = 32;
 
+/// Q8_0 of one block: the fast form of [`quantize_q8_0_ref`], which it falls back to when a NaN
+/// makes ggml's max scan depend on the order.
+#[cfg(target_arch = "x86_64")]
 pub fn quantize_q8_0(x: &[f32], out: &mut [u8]) {
+    let Some(amax) = crate::sse2::abs_max32(x) else { return quantize_q8_0_ref(x, out) };
+    let d = amax / 127.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    out[..2].copy_from_slice(&to_f16(d));
+    out[2..2 + QK].copy_from_slice(&crate::sse2::round_codes32(x, id));
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub use quantize_q8_0_ref as quantize_q8_0;
+
+/// Q8_0 of one block, the plain loop of `quantize_row_q8_0_ref`.
+pub fn quantize_q8_0_ref(x: &[f32], out: &mut [u8]) {
     let amax = x.iter().fold(0f32, |a, &v| if a > v.abs() { a } else { v.abs() });
     let d = amax / 127.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     out[..2].copy_from_slice(&to_f16(d));
     for j in 0..QK {
-        out[2 + j] = (crate::prim::roundf(x[j] * id) as i8) as u8;
+        out[2 + j] = cvtt(roundf(x[j] * id)) as u8;
     }
 }
 
@@ -22,19 +37,33 @@ pub fn dequantize_q8_0(b: &[u8], y: &mut [f32]) {
     }
 }
 
-pub fn quantize_q4_0(x: &[f32], out: &mut [u8]) {
+/// Q4_0 of one block, the plain loop of `quantize_row_q4_0_ref`; [`quantize_q4_0`] is the fast form.
+pub fn quantize_q4_0_ref(x: &[f32], out: &mut [u8]) {
     let (_, max) = signed_max(x);
     let d = max / -8.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     out[..2].copy_from_slice(&to_f16(d));
     for j in 0..QK / 2 {
-        // x*id + 8.5, two roundings (ggml's x86-64 build never fuses), then truncation.
-        // ggml truncates through (int8_t); the value is in [0, 16.5], so i32 gives the same.
-        let q0 = ((x[j] * id + 8.5) as i32).min(15) as u8;
-        let q1 = ((x[j + 16] * id + 8.5) as i32).min(15) as u8;
+        // x*id + 8.5, two roundings (ggml's x86-64 build never fuses), then ggml's (int8_t) truncation.
+        let q0 = (cvtt(x[j] * id + 8.5) as i8).min(15) as u8;
+        let q1 = (cvtt(x[j + 16] * id + 8.5) as i8).min(15) as u8;
         out[2 + j] = q0 | (q1 << 4);
     }
 }
+
+/// Q4_0 of one block: the same operations as [`quantize_q4_0_ref`], four values at a time.
+#[cfg(target_arch = "x86_64")]
+pub fn quantize_q4_0(x: &[f32], out: &mut [u8]) {
+    let (_, max) = crate::sse2::signed_max32(x);
+    let d = max / -8.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    out[..2].copy_from_slice(&to_f16(d));
+    let q = crate::sse2::offset_codes32(x, id, 8.5, 15);
+    out[2..18].copy_from_slice(&crate::sse2::pack_nibbles32(&q));
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub use quantize_q4_0_ref as quantize_q4_0;
 
 pub fn dequantize_q4_0(b: &[u8], y: &mut [f32]) {
     let d = from_f16(&b[..2]);
@@ -64,8 +93,8 @@ pub fn quantize_q4_1(x: &[f32], out: &mut [u8]) {
     out[..2].copy_from_slice(&to_f16(d));
     out[2..4].copy_from_slice(&to_f16(min));
     for j in 0..QK / 2 {
-        let q0 = ((((x[j] - min) * id) + 0.5) as i8).min(15) as u8;
-        let q1 = ((((x[j + 16] - min) * id) + 0.5) as i8).min(15) as u8;
+        let q0 = (cvtt((x[j] - min) * id + 0.5) as i8).min(15) as u8;
+        let q1 = (cvtt((x[j + 16] - min) * id + 0.5) as i8).min(15) as u8;
         out[4 + j] = q0 | (q1 << 4);
     }
 }
@@ -78,21 +107,37 @@ pub fn dequantize_q4_1(b: &[u8], y: &mut [f32]) {
     }
 }
 
-pub fn quantize_q5_0(x: &[f32], out: &mut [u8]) {
+/// Q5_0 of one block, the plain loop of `quantize_row_q5_0_ref`; [`quantize_q5_0`] is the fast form.
+pub fn quantize_q5_0_ref(x: &[f32], out: &mut [u8]) {
     let (_, max) = signed_max(x);
     let d = max / -16.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     out[..2].copy_from_slice(&to_f16(d));
     let mut qh = 0u32;
     for j in 0..QK / 2 {
-        let q0 = ((x[j] * id + 16.5) as i32).min(31) as u8;
-        let q1 = ((x[j + 16] * id + 16.5) as i32).min(31) as u8;
+        let q0 = (cvtt(x[j] * id + 16.5) as i8).min(31) as u8;
+        let q1 = (cvtt(x[j + 16] * id + 16.5) as i8).min(31) as u8;
         out[6 + j] = (q0 & 15) | ((q1 & 15) << 4);
         qh |= (((q0 & 0x10) >> 4) as u32) << j;
         qh |= (((q1 & 0x10) >> 4) as u32) << (j + 16);
     }
     out[2..6].copy_from_slice(&qh.to_le_bytes());
 }
+
+/// Q5_0 of one block: the same operations as [`quantize_q5_0_ref`], four values at a time.
+#[cfg(target_arch = "x86_64")]
+pub fn quantize_q5_0(x: &[f32], out: &mut [u8]) {
+    let (_, max) = crate::sse2::signed_max32(x);
+    let d = max / -16.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    out[..2].copy_from_slice(&to_f16(d));
+    let q = crate::sse2::offset_codes32(x, id, 16.5, 31);
+    out[6..22].copy_from_slice(&crate::sse2::pack_low_nibbles32(&q));
+    out[2..6].copy_from_slice(&crate::sse2::bit4_mask32(&q).to_le_bytes());
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub use quantize_q5_0_ref as quantize_q5_0;
 
 pub fn dequantize_q5_0(b: &[u8], y: &mut [f32]) {
     let d = from_f16(&b[..2]);
@@ -113,8 +158,8 @@ pub fn quantize_q5_1(x: &[f32], out: &mut [u8]) {
     out[2..4].copy_from_slice(&to_f16(min));
     let mut qh = 0u32;
     for j in 0..QK / 2 {
-        let q0 = ((((x[j] - min) * id) + 0.5) as u8) as u32;
-        let q1 = ((((x[j + 16] - min) * id) + 0.5) as u8) as u32;
+        let q0 = cvtt((x[j] - min) * id + 0.5) as u8 as u32;
+        let q1 = cvtt((x[j + 16] - min) * id + 0.5) as u8 as u32;
         out[8 + j] = ((q0 & 15) | ((q1 & 15) << 4)) as u8;
         qh |= ((q0 & 0x10) >> 4) << j;
         qh |= ((q1 & 0x10) >> 4) << (j + 16);
@@ -188,6 +233,62 @@ pub fn quantize_q4_1_q5_1_row_weighted(x: &[f32], qw: &[f32], five: bool, out: &
         } else {
             for j in 0..QK / 2 {
                 ob[4 + j] = l[j] | (l[j + 16] << 4);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Blocks that exercise the scan and the truncation: random scales, ties of |max| with both
+    /// signs, all zero, subnormal, huge, NaN and infinite values.
+    fn blocks() -> Vec<[f32; QK]> {
+        let mut s = 0x9e37_79b9u32;
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            s as f32 / u32::MAX as f32 - 0.5
+        };
+        let mut out = Vec::new();
+        for i in 0..20_000 {
+            let scale = [1e-3f32, 0.02, 1.0, 300.0, 1e-38, 3e38][i % 6];
+            let mut b = [0f32; QK];
+            b.iter_mut().for_each(|v| *v = next() * scale);
+            match i % 11 {
+                1 => b[(i / 11) % QK] = 0.5 * scale,
+                2 => {
+                    b[3] = -0.5 * scale;
+                    b[20] = 0.5 * scale;
+                }
+                3 => b = [0.0; QK],
+                4 => b[(i / 11) % QK] = f32::NAN,
+                5 => b[(i / 11) % QK] = f32::INFINITY,
+                6 => b[7] = -f32::INFINITY,
+                7 => b.iter_mut().for_each(|v| *v = (*v * 64.0).round() / 64.0),
+                _ => {}
+            }
+            out.push(b);
+        }
+        out
+    }
+
+    #[test]
+    fn fast_block_quantizers_equal_the_plain_ones() {
+        type Block = fn(&[f32], &mut [u8]);
+        let pairs: [(&str, Block, Block, usize); 3] = [
+            ("q8_0", quantize_q8_0, quantize_q8_0_ref, 34),
+            ("q4_0", quantize_q4_0, quantize_q4_0_ref, 18),
+            ("q5_0", quantize_q5_0, quantize_q5_0_ref, 22),
+        ];
+        for (name, fast, plain, ts) in pairs {
+            for (i, b) in blocks().iter().enumerate() {
+                let (mut f, mut p) = (vec![0u8; ts], vec![0u8; ts]);
+                fast(b, &mut f);
+                plain(b, &mut p);
+                assert_eq!(f, p, "{name} block {i}: {b:?}");
             }
         }
     }

@@ -9,6 +9,8 @@ pub mod iq4nl;
 pub mod kquants;
 pub mod legacy;
 pub mod prim;
+#[cfg(target_arch = "x86_64")]
+mod sse2;
 pub mod types;
 
 pub use codec::{dequantize, quantize};

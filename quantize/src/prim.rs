@@ -11,10 +11,26 @@ pub fn nearest_int(f: f32) -> i32 {
     (v.to_bits() & 0x7f_ffff) as i32 - 0x40_0000
 }
 
-/// C's `roundf` (half away from zero) for |x| < 2³¹, without a libm call: truncate, then step
-/// away from zero when the dropped part is at least one half (that difference is exact).
+/// C's float-to-int conversion as x86-64 compiles it (`cvttss2si`): truncation toward zero, and
+/// the "integer indefinite" 0x80000000 for NaN and out-of-range values, where Rust's `as`
+/// saturates. Reached when a block's scale underflows and `1/d` is infinite.
+#[inline]
+pub fn cvtt(f: f32) -> i32 {
+    if f > -2147483904.0 && f < 2147483648.0 {
+        f as i32
+    } else {
+        i32::MIN
+    }
+}
+
+/// C's `roundf` (half away from zero), without a libm call: truncate, then step away from zero
+/// when the dropped part is at least one half (that difference is exact). From 2²³ up every f32
+/// is integral, and NaN and infinities are their own rounding.
 #[inline]
 pub fn roundf(x: f32) -> f32 {
+    if !(x.abs() < 8388608.0) {
+        return x;
+    }
     let t = x as i32 as f32;
     let d = x - t;
     if d >= 0.5 {
@@ -94,5 +110,10 @@ mod tests {
         assert_eq!(roundf(-2.5), -3.0);
         assert_eq!(nearest_int(2.5), 2);
         assert_eq!(nearest_int(-3.5), -4);
+        for v in [f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 3e9, -3e9, 1e30] {
+            assert_eq!(roundf(v).to_bits(), v.round().to_bits(), "{v}");
+            assert_eq!(cvtt(v), i32::MIN, "{v}");
+        }
+        assert_eq!((cvtt(-2147483648.0), cvtt(2147483520.0), cvtt(-7.9)), (i32::MIN, 2147483520, -7));
     }
 }
