@@ -27,36 +27,27 @@ pub(crate) fn make_qx_quants(nmax: i32, x: &[f32], l: &mut [i8], qw: Option<&[f3
         *wi = qw.map_or(x[i] * x[i], |q| q[i]);
     }
     let w = &*w;
-    let sums = |iscale: f32| {
-        let (mut sumlx, mut suml2) = (0f32, 0f32);
-        for (i, &v) in x.iter().enumerate() {
-            let q = nearest_int(iscale * v).clamp(-nmax, nmax - 1) as f32;
-            sumlx += w[i] * v * q;
-            suml2 += w[i] * q * q;
-        }
-        (sumlx, suml2)
-    };
-    let write = |iscale: f32, l: &mut [i8]| {
-        for (li, &v) in l.iter_mut().zip(x) {
-            *li = (nearest_int(iscale * v).clamp(-nmax, nmax - 1) + nmax) as i8;
-        }
-    };
-    let iscale = -(nmax as f32) / max;
-    write(iscale, l);
-    let (sumlx, suml2) = sums(iscale);
+    // Candidate 0 is ggml's first scale; then is = -9..=9 without 0, in ggml's order.
+    let mut iscales = [0f32; 19];
+    iscales[0] = -(nmax as f32) / max;
+    for (k, is) in (-9..=9).filter(|&is| is != 0).enumerate() {
+        iscales[k + 1] = -(nmax as f32 + 0.1 * is as f32) / max;
+    }
+    let mut sums = [(0f32, 0f32); 19];
+    crate::search::qx_sums(x, w, nmax, &iscales, &mut sums);
+    let (sumlx, suml2) = sums[0];
+    let mut chosen = 0;
     let mut scale = if suml2 != 0.0 { sumlx / suml2 } else { 0.0 };
     let mut best = scale * sumlx;
-    for is in -9..=9 {
-        if is == 0 {
-            continue;
-        }
-        let iscale = -(nmax as f32 + 0.1 * is as f32) / max;
-        let (sumlx, suml2) = sums(iscale);
+    for (k, &(sumlx, suml2)) in sums.iter().enumerate().skip(1) {
         if suml2 > 0.0 && sumlx * sumlx > best * suml2 {
-            write(iscale, l);
+            chosen = k;
             scale = sumlx / suml2;
             best = scale * sumlx;
         }
+    }
+    for (li, &v) in l.iter_mut().zip(x) {
+        *li = (nearest_int(iscales[chosen] * v).clamp(-nmax, nmax - 1) + nmax) as i8;
     }
     scale
 }
@@ -95,7 +86,7 @@ pub(crate) fn make_qkx3_quants(
         l.fill(0);
         return (0.0, -min);
     }
-    let mut iscale = nmax as f32 / (max - min);
+    let iscale = nmax as f32 / (max - min);
     let mut scale = 1.0 / iscale;
     let mut best = 0f32;
     for i in 0..n {
@@ -103,37 +94,39 @@ pub(crate) fn make_qkx3_quants(
         let diff = scale * l[i] as f32 + min - x[i];
         best += w[i] * (diff * diff);
     }
-    let mut laux = vec![0u8; n];
-    for is in 0..=nstep {
-        iscale = (rmin + rdelta * is as f32 + nmax as f32) / (max - min);
-        let (mut sum_l, mut sum_l2, mut sum_xl) = (0f32, 0f32, 0f32);
-        for i in 0..n {
-            let li = nearest_int(iscale * (x[i] - min)).clamp(0, nmax);
-            laux[i] = li as u8;
-            let lf = li as f32;
-            sum_l += w[i] * lf;
-            sum_l2 += w[i] * lf * lf;
-            sum_xl += w[i] * lf * x[i];
+    // ggml scores candidates in order, and an accepted one moves `min`, which every later
+    // candidate's scale and codes depend on. So score the next four at once (one SIMD group),
+    // walk them in order, and after an acceptance that moves `min` go on from the one after it.
+    let nc = nstep as usize + 1;
+    let mut iscales = [0f32; crate::search::MAX_CANDIDATES];
+    let mut fits = [None; crate::search::MAX_CANDIDATES];
+    let mut chosen: Option<(f32, f32)> = None; // (iscale, min) the kept codes came from
+    let mut start = 0;
+    while start < nc {
+        let end = (start + 4).min(nc);
+        for is in start..end {
+            iscales[is] = (rmin + rdelta * is as f32 + nmax as f32) / (max - min);
         }
-        let d = sum_w * sum_l2 - sum_l * sum_l;
-        if d > 0.0 {
-            let mut this_scale = (sum_w * sum_xl - sum_x * sum_l) / d;
-            let mut this_min = (sum_l2 * sum_x - sum_l * sum_xl) / d;
-            if this_min > 0.0 {
-                this_min = 0.0;
-                this_scale = sum_xl / sum_l2;
+        crate::search::qkx_fits(x, w, min, sum_w, sum_x, nmax, &iscales[start..end], &mut fits[start..end]);
+        let from = start;
+        start = end;
+        for k in from..end {
+            let Some(f) = fits[k] else { continue };
+            if f.mad < best {
+                chosen = Some((iscales[k], min));
+                (best, scale) = (f.mad, f.scale);
+                let moved = f.min.to_bits() != min.to_bits();
+                min = f.min;
+                if moved {
+                    start = k + 1;
+                    break;
+                }
             }
-            let mut mad = 0f32;
-            for i in 0..n {
-                let diff = this_scale * laux[i] as f32 + this_min - x[i];
-                mad += w[i] * (diff * diff);
-            }
-            if mad < best {
-                l.copy_from_slice(&laux);
-                best = mad;
-                scale = this_scale;
-                min = this_min;
-            }
+        }
+    }
+    if let Some((iscale, code_min)) = chosen {
+        for i in 0..n {
+            l[i] = nearest_int(iscale * (x[i] - code_min)).clamp(0, nmax) as u8;
         }
     }
     (scale, -min)

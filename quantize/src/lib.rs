@@ -9,6 +9,7 @@ pub mod iq4nl;
 pub mod kquants;
 pub mod legacy;
 pub mod prim;
+pub mod search;
 #[cfg(target_arch = "x86_64")]
 mod sse2;
 pub mod types;
