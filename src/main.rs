@@ -8,6 +8,10 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "rwkv-convert", version, about = "Convert, quantize and verify RWKV-4..7 checkpoints without Python")]
 struct Cli {
+    /// Worker threads for quantizing and running models (default: one per core). Output bytes
+    /// never depend on it.
+    #[arg(long, global = true, value_name = "N")]
+    threads: Option<usize>,
     #[command(subcommand)]
     command: Command,
 }
@@ -26,12 +30,24 @@ enum Command {
     Logits(cmd::logits::Args),
     /// Evaluate perplexity and accuracy on LAMBADA, as BlinkDL reports them.
     Eval(cmd::eval::Args),
+    /// Make a whole GGUF release set, measured against the source, with a model card and checksums.
+    Release(cmd::release::Args),
+    /// Compare a converted model with its source (KL, top-1, perplexity), or check a release's checksums.
+    Verify(cmd::verify::Args),
+    /// Compute a llama.cpp-compatible importance matrix with the reference engine.
+    Imatrix(cmd::imatrix::Args),
     /// Write a synthetic RWKV-7 checkpoint with seeded random weights (for testing pipelines).
     Synth(cmd::synth::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(n) = cli.threads {
+        if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global() {
+            eprintln!("error: --threads {n}: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let result = match cli.command {
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Convert(args) => cmd::convert::run(args),
@@ -40,6 +56,9 @@ fn main() -> ExitCode {
         Command::Logits(args) => cmd::logits::run(args),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Synth(args) => cmd::synth::run(args),
+        Command::Release(args) => cmd::release::run(args),
+        Command::Verify(args) => cmd::verify::run(args),
+        Command::Imatrix(args) => cmd::imatrix::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -145,7 +145,7 @@ fn an_importance_matrix_drives_the_weighted_quantizers() {
     let out = dir.path().join("q4k.gguf");
     requantize::write_with(&f, &out, FileType::Q4KM, &o, Some(&im), true, |_| {}).unwrap();
     let q = GgufFile::open(&out).unwrap();
-    assert_eq!(q.get("quantize.imatrix.entries_count"), Some(&convert::gguf::Value::I32(entries.len() as i32)));
+    assert_eq!(q.get("quantize.imatrix.entries_count"), Some(&convert::gguf::Value::U32(entries.len() as u32)));
     assert_eq!(q.get("quantize.imatrix.dataset").and_then(|v| v.as_str()), Some("wiki"));
     // The 512-wide channel_mix_value rows are Q4_K, quantized with the normalised weights.
     let name = "blk.1.channel_mix_value.weight";

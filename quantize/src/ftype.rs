@@ -207,3 +207,79 @@ mod tests {
         assert_eq!(FileType::parse("q4_k"), Some(FileType::Q4KM));
     }
 }
+
+/// Which layers a [`MixRule`] covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layers {
+    All,
+    /// llama.cpp's `use_more_bits(i, n)`: the first and last eighth, and every third layer
+    /// between (the layers its Q4_K_M gives more bits in `attn_v` and `ffn_down`).
+    MoreBits,
+}
+
+impl Layers {
+    pub fn covers(self, layer: usize, n_layer: usize) -> bool {
+        match self {
+            Layers::All => true,
+            Layers::MoreBits => {
+                let (i, n) = (layer as i64, n_layer as i64);
+                i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2
+            }
+        }
+    }
+}
+
+/// A per-tensor rule on top of a file type's own (rwkv-convert's RWKV-aware mixes; llama.cpp
+/// has none for RWKV names). `tensor` is a GGUF name: `output.weight`, or a block tensor's name
+/// after `blk.N.` (e.g. `time_mix_value.weight`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MixRule {
+    pub tensor: &'static str,
+    pub layers: Layers,
+    pub ty: GgmlType,
+}
+
+/// The type `rules` give a tensor whose file-type type is `ty` (the last matching rule wins),
+/// with the same row-length fallback. Tensors llama.cpp never quantizes are never touched.
+pub fn mix_type(rules: &[MixRule], name: &str, ne: &[u64], n_layer: usize, ty: GgmlType) -> GgmlType {
+    if !allows_quantization(name, ne) {
+        return ty;
+    }
+    let (layer, local) = match name.strip_prefix("blk.").and_then(|r| r.split_once('.')) {
+        Some((l, rest)) => (l.parse::<usize>().ok(), rest),
+        None => (None, name),
+    };
+    let mut out = ty;
+    for r in rules {
+        let hit = r.tensor == local && layer.is_none_or(|l| r.layers.covers(l, n_layer));
+        if hit {
+            out = fallback(r.ty, ne[0] as usize);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod mix_tests {
+    use super::*;
+
+    #[test]
+    fn more_bits_layers_are_llama_cpps_and_rules_touch_only_their_tensors() {
+        let picked: Vec<usize> = (0..12).filter(|&i| Layers::MoreBits.covers(i, 12)).collect();
+        assert_eq!(picked, [0, 3, 6, 9, 10, 11]);
+        let picked: Vec<usize> = (0..24).filter(|&i| Layers::MoreBits.covers(i, 24)).collect();
+        assert_eq!(picked, [0, 1, 2, 5, 8, 11, 14, 17, 20, 21, 22, 23]);
+        let rules = [
+            MixRule { tensor: "time_mix_value.weight", layers: Layers::MoreBits, ty: GgmlType::Q6K },
+            MixRule { tensor: "output.weight", layers: Layers::All, ty: GgmlType::Q5K },
+        ];
+        let ne = [768u64, 768];
+        assert_eq!(mix_type(&rules, "blk.3.time_mix_value.weight", &ne, 12, GgmlType::Q4K), GgmlType::Q6K);
+        assert_eq!(mix_type(&rules, "blk.4.time_mix_value.weight", &ne, 12, GgmlType::Q4K), GgmlType::Q4K);
+        assert_eq!(mix_type(&rules, "blk.3.time_mix_key.weight", &ne, 12, GgmlType::Q4K), GgmlType::Q4K);
+        assert_eq!(mix_type(&rules, "output.weight", &[768, 65536], 12, GgmlType::Q6K), GgmlType::Q5K);
+        // Row lengths that are not whole 256-blocks fall back as llama.cpp's do.
+        assert_eq!(mix_type(&rules, "output.weight", &[128, 512], 2, GgmlType::Q6K), GgmlType::Q5_1);
+        assert_eq!(mix_type(&rules, "blk.0.time_mix_w1.weight", &[768, 64], 12, GgmlType::F32), GgmlType::F32);
+    }
+}

@@ -53,7 +53,7 @@ pub fn log_softmax_at(x: &[f32], i: usize) -> f64 {
     x[i] as f64 - lse
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct LambadaResult {
     pub docs: usize,
     pub tokens: usize,

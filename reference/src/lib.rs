@@ -1,7 +1,9 @@
 //! The reference engine: RWKV-4..7 in f32 on ndarray, as the official `rwkv` package computes
 //! them in `cpu fp32`. One file per version; WKV kernels in [`wkv`] (plain and fast).
 
+pub mod compare;
 pub mod eval;
+pub mod imatrix;
 pub mod linear;
 pub mod ops;
 pub mod sample;

@@ -8,11 +8,16 @@ use rayon::prelude::*;
 pub struct Linear {
     /// `[out, in]`, row-major.
     pub w: Array2<f32>,
+    /// The checkpoint tensor it came from, for activation statistics ([`crate::imatrix`]).
+    pub name: Option<std::sync::Arc<str>>,
 }
 
 impl Linear {
     pub fn new(w: Array2<f32>) -> Linear {
-        Linear { w: w.as_standard_layout().into_owned() }
+        Linear { w: w.as_standard_layout().into_owned(), name: None }
+    }
+    pub fn named(w: Array2<f32>, name: &str) -> Linear {
+        Linear { name: Some(name.into()), ..Linear::new(w) }
     }
     pub fn out_dim(&self) -> usize {
         self.w.nrows()
@@ -23,6 +28,7 @@ impl Linear {
 
     /// `x` [T, in] → [T, out].
     pub fn forward(&self, x: ArrayView2<f32>) -> Array2<f32> {
+        crate::imatrix::observe(self, x);
         let mut out = Array2::zeros((x.nrows(), self.out_dim()));
         if x.nrows() == 1 {
             self.gemv(x.row(0).as_slice().expect("contiguous row"), out.as_slice_mut().expect("contiguous"));
@@ -68,6 +74,7 @@ pub fn forward_many(items: &[(&Linear, ArrayView2<f32>)]) -> Vec<Array2<f32>> {
         return items.iter().map(|(l, x)| l.forward(*x)).collect();
     }
     const ROWS: usize = 64;
+    items.iter().for_each(|(l, x)| crate::imatrix::observe(l, *x));
     let mut outs: Vec<Array2<f32>> = items.iter().map(|(l, _)| Array2::zeros((1, l.out_dim()))).collect();
     let inputs: Vec<&[f32]> = items.iter().map(|(_, x)| x.as_slice().expect("contiguous row")).collect();
     let mut tasks: Vec<(usize, usize, &mut [f32])> = Vec::new();

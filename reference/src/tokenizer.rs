@@ -64,12 +64,34 @@ impl WorldTokenizer {
         WORLD.get_or_init(|| WorldTokenizer::from_tokens(convert::vocab::world().to_vec()))
     }
 
-    /// Parse a vocabulary in the `<id> <python literal> <byte length>` format.
-    pub fn from_vocab(text: &[u8]) -> Result<WorldTokenizer, TokenizerError> {
-        Ok(Self::from_tokens(convert::vocab::parse(text).map_err(TokenizerError)?))
+    /// World's single-byte tokens only (ids 1–256 are the bytes 0x00–0xff): a valid, if long,
+    /// World tokenization that any model with at least 257 vocabulary rows can run.
+    pub fn world_bytes() -> &'static WorldTokenizer {
+        static BYTES: OnceLock<WorldTokenizer> = OnceLock::new();
+        BYTES.get_or_init(|| WorldTokenizer::from_tokens(convert::vocab::world()[..257].to_vec()))
     }
 
-    /// A tokenizer over token byte strings by id (index 0, the separator, is empty).
+    /// Parse a vocabulary in the `<id> <python literal> <byte length>` format.
+    /// Greedy matching needs every single byte to be a token (World's ids 1–256), so that any
+    /// input encodes; a vocabulary without them is refused here rather than panicking in encode.
+    pub fn from_vocab(text: &[u8]) -> Result<WorldTokenizer, TokenizerError> {
+        let tokens = convert::vocab::parse(text).map_err(TokenizerError)?;
+        let mut single = [false; 256];
+        for t in tokens.iter().filter(|t| t.len() == 1) {
+            single[t[0] as usize] = true;
+        }
+        if let Some(b) = single.iter().position(|&s| !s) {
+            return Err(TokenizerError(format!(
+                "the vocabulary has no token for the single byte 0x{b:02x}; every byte must be a token \
+                 so that any text can be encoded"
+            )));
+        }
+        Ok(Self::from_tokens(tokens))
+    }
+
+    /// A tokenizer over token byte strings by id (index 0, the separator, is empty). Every single
+    /// byte must be one of the tokens (as in World, and as [`Self::from_vocab`] checks): encoding
+    /// relies on it.
     pub fn from_tokens(tokens: Vec<Vec<u8>>) -> WorldTokenizer {
         let mut trie = Trie::new();
         for (id, bytes) in tokens.iter().enumerate().skip(1) {

@@ -37,7 +37,7 @@ impl<'a> Weights<'a> {
     }
     /// An `nn.Linear` weight, stored `[out, in]`.
     pub fn linear(&self, name: &str) -> Result<Linear> {
-        Ok(Linear::new(self.matrix(name)?))
+        Ok(Linear::named(self.matrix(name)?, name))
     }
     /// A LoRA factor used as `x·W`, stored `[in, out]`.
     pub fn lora(&self, name: &str) -> Result<Linear> {

@@ -1,10 +1,15 @@
 pub mod convert;
 pub mod eval;
+pub mod imatrix;
 pub mod inspect;
 pub mod logits;
+pub mod manifest;
+pub mod quality;
 pub mod quantize;
+pub mod release;
 pub mod run;
 pub mod synth;
+pub mod verify;
 
 use ::convert::Model;
 use anyhow::{bail, Context, Result};
@@ -69,4 +74,42 @@ pub fn load_state(engine: &Engine, path: Option<&PathBuf>) -> Result<reference::
         None => Ok(fresh),
         Some(p) => reference::State::load(p, &fresh).with_context(|| "loading the initial state".to_string()),
     }
+}
+
+/// The tokenizer for text a model is measured or calibrated on: World's when the vocabulary is
+/// World-sized; otherwise World's single-byte tokens (ids 1–256), which small test models with
+/// at least 257 rows can run. The flag says which.
+pub fn text_tokenizer(model: &Model) -> Result<(&'static reference::tokenizer::WorldTokenizer, bool)> {
+    use reference::tokenizer::WorldTokenizer;
+    let v = model.hparams.vocab_size;
+    if v >= WorldTokenizer::world().len() {
+        Ok((WorldTokenizer::world(), false))
+    } else if v >= 257 {
+        Ok((WorldTokenizer::world_bytes(), true))
+    } else {
+        bail!(
+            "{}: a vocabulary of {v} rows is too small to run text (World's byte tokens need 257)",
+            model.path.display()
+        )
+    }
+}
+
+/// Read a UTF-8 text file and tokenize it for `model`, capped at `max_tokens`.
+pub fn text_tokens(model: &Model, path: &Path, max_tokens: usize) -> Result<Vec<u32>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let (tok, bytes) = text_tokenizer(model)?;
+    if bytes {
+        eprintln!(
+            "note: {} has a {}-row vocabulary; {} runs as single-byte tokens",
+            model.path.display(),
+            model.hparams.vocab_size,
+            path.display()
+        );
+    }
+    let mut ids = tok.encode(&text);
+    ids.truncate(max_tokens);
+    if ids.len() < 2 {
+        bail!("{}: fewer than two tokens of text", path.display());
+    }
+    Ok(ids)
 }

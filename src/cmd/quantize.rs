@@ -63,8 +63,10 @@ pub fn run(args: Args) -> Result<()> {
             .expect("template"),
     );
     bar.set_message(format!("{} → {}", ftype.name(), args.output.display()));
-    let types =
-        requantize::write(&file, &args.output, ftype, &overrides, args.force, |i| bar.set_position(i as u64 + 1))?;
+    let imatrix = args.imatrix.as_deref().map(convert::gguf::imatrix::Imatrix::load).transpose()?;
+    let types = requantize::write_with(&file, &args.output, ftype, &overrides, imatrix.as_ref(), args.force, |i| {
+        bar.set_position(i as u64 + 1)
+    })?;
     bar.finish_and_clear();
     if args.json {
         let map: serde_json::Map<String, serde_json::Value> =

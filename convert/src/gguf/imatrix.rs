@@ -112,3 +112,48 @@ impl Imatrix {
         Ok(Imatrix { path: path.to_path_buf(), entries, datasets, chunk_count })
     }
 }
+
+/// One matrix's statistics to save: its GGUF tensor name, Σx² per input column, tokens seen.
+pub struct ImatrixEntry {
+    pub name: String,
+    pub sum_sq: Vec<f32>,
+    pub count: f32,
+}
+
+/// Save statistics in llama-imatrix's GGUF format (`tools/imatrix/imatrix.cpp`, `save_imatrix`):
+/// `general.type = imatrix`, the datasets, chunk count and size, then per matrix
+/// `<name>.in_sum2` [ne0, 1] and `<name>.counts` [1, 1], both F32, in name order.
+pub fn write_gguf(
+    path: &Path,
+    entries: &[ImatrixEntry],
+    datasets: &[String],
+    chunk_count: u32,
+    chunk_size: u32,
+    force: bool,
+) -> Result<()> {
+    let mut w = super::GgufWriter::new();
+    w.add("general.type", Value::Str("imatrix".into()));
+    w.add("imatrix.datasets", Value::strings(datasets.iter().cloned()));
+    w.add("imatrix.chunk_count", Value::U32(chunk_count));
+    w.add("imatrix.chunk_size", Value::U32(chunk_size));
+    let f32_bytes = |v: Vec<f32>| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let mut sorted: Vec<&ImatrixEntry> = entries.iter().collect();
+    sorted.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut tensors = Vec::new();
+    for e in sorted {
+        let (sums, count) = (f32_bytes(e.sum_sq.clone()), f32_bytes(vec![e.count]));
+        tensors.push(super::PendingTensor {
+            name: format!("{}.in_sum2", e.name),
+            ne: vec![e.sum_sq.len() as u64, 1],
+            ty: quantize::GgmlType::F32,
+            data: Box::new(move |sink| sink(&sums)),
+        });
+        tensors.push(super::PendingTensor {
+            name: format!("{}.counts", e.name),
+            ne: vec![1, 1],
+            ty: quantize::GgmlType::F32,
+            data: Box::new(move |sink| sink(&count)),
+        });
+    }
+    w.write(path, force, &tensors, |_| {})
+}

@@ -116,6 +116,28 @@ pub fn write_with(
     force: bool,
     progress: impl FnMut(usize),
 ) -> Result<Vec<(String, GgmlType)>> {
+    write_mixed(f, out, ftype, o, &[], imatrix, force, progress)
+}
+
+/// The number of blocks the file's metadata declares (`{arch}.block_count`).
+fn block_count(f: &GgufFile) -> usize {
+    let arch = f.get("general.architecture").and_then(Value::as_str).unwrap_or_default().to_string();
+    f.get(&format!("{arch}.block_count")).and_then(Value::as_u64).unwrap_or(0) as usize
+}
+
+/// [`write_with`], with extra per-tensor `rules` over the file type's own (RWKV-aware mixes;
+/// with no rules the bytes are llama-quantize's).
+#[allow(clippy::too_many_arguments)]
+pub fn write_mixed(
+    f: &GgufFile,
+    out: &Path,
+    ftype: FileType,
+    o: &Overrides,
+    rules: &[quantize::ftype::MixRule],
+    imatrix: Option<&super::imatrix::Imatrix>,
+    force: bool,
+    progress: impl FnMut(usize),
+) -> Result<Vec<(String, GgmlType)>> {
     let mut writer = GgufWriter::new();
     writer.kv =
         f.kv.iter().filter(|(k, _)| k != "general.quantization_version" && k != "general.file_type").cloned().collect();
@@ -130,10 +152,19 @@ pub fn write_with(
         if let Some(d) = im.datasets.first() {
             writer.kv.push(("quantize.imatrix.dataset".into(), Value::Str(d.chars().take(127).collect())));
         }
-        writer.kv.push(("quantize.imatrix.entries_count".into(), Value::I32(im.entries.len() as i32)));
-        writer.kv.push(("quantize.imatrix.chunks_count".into(), Value::I32(im.chunk_count as i32)));
+        writer.kv.push(("quantize.imatrix.entries_count".into(), Value::U32(im.entries.len() as u32)));
+        if im.chunk_count > 0 {
+            writer.kv.push(("quantize.imatrix.chunks_count".into(), Value::U32(im.chunk_count)));
+        }
     }
-    let plan = plan_types(f, ftype, o);
+    let n_layer = block_count(f);
+    let plan: Vec<(usize, GgmlType)> = plan_types(f, ftype, o)
+        .into_iter()
+        .map(|(i, ty)| {
+            let t = &f.tensors[i];
+            (i, if ty == t.ty { ty } else { quantize::ftype::mix_type(rules, &t.name, &t.ne, n_layer, ty) })
+        })
+        .collect();
     let weights = |t: &TensorInfo| imatrix.and_then(|m| m.entries.get(&t.name)).filter(|w| w.len() == t.ne[0] as usize);
     for (i, ty) in &plan {
         let t = &f.tensors[*i];

@@ -1,0 +1,80 @@
+//! What `verify` and `release` measure: a candidate model against its source on an evaluation
+//! text (KL divergence, top-1 agreement, perplexity) and on LAMBADA (ppl, accuracy).
+
+use anyhow::{Context, Result};
+use convert::Model;
+use reference::compare::{Quality, Reference};
+use reference::eval::{lambada, lambada_docs, LambadaDoc, LambadaResult};
+use reference::Engine;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Default cap on evaluation tokens: the source's log-probabilities are kept for every position.
+pub const DEFAULT_EVAL_TOKENS: usize = 2048;
+
+pub struct EvalInputs {
+    pub tokens: Option<Vec<u32>>,
+    pub lambada: Option<Vec<LambadaDoc>>,
+    /// What was evaluated, for reports: file names, token and document counts.
+    pub describe: String,
+}
+
+pub fn eval_inputs(
+    model: &Model,
+    text: Option<&Path>,
+    lambada_file: Option<&Path>,
+    limit: Option<usize>,
+    max_tokens: usize,
+) -> Result<EvalInputs> {
+    let tokens = text.map(|p| super::text_tokens(model, p, max_tokens)).transpose()?;
+    let lambada = match lambada_file {
+        None => None,
+        Some(p) => {
+            let (tok, _) = super::text_tokenizer(model)?;
+            let jsonl = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            let mut docs = lambada_docs(&jsonl, tok).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            docs.truncate(limit.unwrap_or(usize::MAX));
+            Some(docs)
+        }
+    };
+    let mut parts = Vec::new();
+    if let (Some(p), Some(t)) = (text, &tokens) {
+        parts.push(format!("{} ({} tokens)", p.file_name().unwrap_or_default().to_string_lossy(), t.len()));
+    }
+    if let (Some(p), Some(d)) = (lambada_file, &lambada) {
+        parts.push(format!("{} ({} documents)", p.file_name().unwrap_or_default().to_string_lossy(), d.len()));
+    }
+    Ok(EvalInputs { tokens, lambada, describe: parts.join(", ") })
+}
+
+/// The source's side of every comparison, computed once.
+pub struct Baseline {
+    pub reference: Option<Reference>,
+    pub lambada: Option<LambadaResult>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Measured {
+    pub quality: Option<Quality>,
+    pub lambada: Option<LambadaResult>,
+}
+
+pub fn baseline(engine: &Engine, inputs: &EvalInputs) -> Baseline {
+    Baseline {
+        reference: inputs.tokens.as_ref().map(|t| Reference::new(engine, t.clone())),
+        lambada: inputs.lambada.as_ref().map(|d| lambada(engine, d, |_| {})),
+    }
+}
+
+pub fn measure(base: &Baseline, inputs: &EvalInputs, candidate: &Engine) -> Result<Measured> {
+    let quality = base.reference.as_ref().map(|r| r.measure(candidate)).transpose().map_err(anyhow::Error::msg)?;
+    let lambada = inputs.lambada.as_ref().map(|d| lambada(candidate, d, |_| {}));
+    Ok(Measured { quality, lambada })
+}
+
+/// Load any model file for the engine.
+pub fn load(path: &Path) -> Result<(Model, Engine)> {
+    let model = Model::open(path)?;
+    let engine = Engine::load(&model, &Default::default())?;
+    Ok((model, engine))
+}

@@ -1,0 +1,180 @@
+//! The release's `README.md`: a Hugging Face model card with the measured cost of every file.
+//! Deterministic (no dates), so an interrupted and resumed release writes the same bytes.
+
+use super::variants::Variant;
+use crate::cmd::manifest::Manifest;
+use crate::cmd::quality::Measured;
+use convert::Model;
+use std::fmt::Write;
+
+pub struct CardInput<'a> {
+    pub name: &'a str,
+    pub model: &'a Model,
+    pub set: &'a [Variant],
+    pub manifest: &'a Manifest,
+    pub source: Option<&'a Measured>,
+    pub license: &'a str,
+    pub base_model: Option<&'a str>,
+    pub imatrix: Option<&'a str>,
+    pub hf: bool,
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
+}
+
+/// Who each file is for.
+fn advice(suffix: &str) -> &'static str {
+    match suffix {
+        "bf16" => "the original weights; for further conversion, or GPUs with bf16",
+        "f16" => "full quality on hardware without bf16 (most GPUs and Apple silicon)",
+        "bf16-q8_0" | "f16-q8_0" => "near-lossless; 16-bit head and embedding, the rest 8-bit",
+        "q8_0" => "near-lossless at about half the 16-bit size",
+        "q6_k" => "very close to 16-bit; a good default when memory allows",
+        "q5_k" | "q5_k_s" => "small loss, smaller than Q6_K",
+        "q4_k" | "q4_k-rwkv" => "the usual choice for CPUs and small GPUs",
+        "q4_k_s" => "as Q4_K (llama.cpp's S/M rules do not touch RWKV tensors)",
+        "q4_0" => "fastest 4-bit on old CPUs; lower quality than Q4_K",
+        "iq4_nl" => "4-bit non-linear; for backends that prefer it",
+        _ if suffix.starts_with("iq3") => "smallest; for tight memory, with a visible quality loss",
+        _ => "",
+    }
+}
+
+pub fn render(c: &CardInput) -> String {
+    let hp = &c.model.hparams;
+    let arch = convert::arch::gguf::arch_name(c.model.version);
+    let mut s = String::new();
+    // Front matter, as the hub reads it.
+    let _ = writeln!(s, "---\nlicense: {}", c.license);
+    let _ = writeln!(s, "language:\n- en\n- zh\n- multilingual");
+    if let Some(b) = c.base_model {
+        let _ = writeln!(s, "base_model: {b}");
+    }
+    let _ = writeln!(
+        s,
+        "pipeline_tag: text-generation\nlibrary_name: gguf\ntags:\n- rwkv\n- {arch}\n- gguf\n- llama.cpp\n---\n"
+    );
+    let _ = writeln!(s, "# {} GGUF\n", c.name);
+    let _ = writeln!(
+        s,
+        "{} language model (an RNN with transformer-level quality: constant memory and time per token), {} parameters: \
+         {} layers, embedding {}, vocabulary {}. Converted from `{}` by rwkv-convert {} without Python or torch; \
+         quantized bit-exactly as llama.cpp's `llama-quantize` does.\n",
+        c.model.version,
+        convert::gguf::export::size_label(c.model.n_params()),
+        hp.n_layer,
+        hp.n_embd,
+        hp.vocab_size,
+        c.manifest.source.as_ref().map_or("?", |s| s.file.as_str()),
+        env!("CARGO_PKG_VERSION"),
+    );
+    if !convert::arch::gguf::llama_cpp_loads(c.model.version) {
+        let _ = writeln!(
+            s,
+            "> **Note:** llama.cpp does not load {} files; these use rwkv-convert's `{arch}` layout.\n",
+            c.model.version
+        );
+    }
+
+    // The files and what each costs.
+    let _ = writeln!(s, "## Files\n");
+    match &c.manifest.evaluation {
+        Some(e) => {
+            let _ = writeln!(
+                s,
+                "Quality is measured by rwkv-convert's reference engine against the source checkpoint on {e}: \
+                 KL divergence of the next-token distributions (mean and 99th percentile; 0 is identical), \
+                 how often both rank the same token first, and perplexity.\n"
+            );
+        }
+        None => {
+            let _ = writeln!(s, "Quality was not measured (run `release` with `--eval TEXT` or `--lambada FILE`).\n");
+        }
+    }
+    let lambada = c.source.and_then(|m| m.lambada.as_ref()).is_some();
+    let _ = write!(s, "| file | type | size | bits/weight | KL mean | KL p99 | top-1 | perplexity |");
+    let _ = writeln!(s, "{}", if lambada { " LAMBADA ppl / acc |" } else { "" });
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|{}", if lambada { "---:|" } else { "" });
+    if let Some(src) = c.source {
+        let ppl = src.quality.map_or("".into(), |q| format!("{:.3}", q.ppl));
+        let lam = src.lambada.as_ref().map_or("".into(), |l| format!(" {:.3} / {:.1}% |", l.ppl, 100.0 * l.acc));
+        let _ = writeln!(
+            s,
+            "| source (`{}`) | {} | | | 0 | 0 | 100% | {ppl} |{lam}",
+            c.manifest.source.as_ref().map_or("?", |s| &s.file),
+            c.model.main_dtype().map_or("?".into(), |d| format!("{d:?}").to_uppercase())
+        );
+    }
+    for v in c.set {
+        let file = v.file_name(c.name);
+        let Some(e) = c.manifest.entry(&file) else { continue };
+        let bpw = e.digests.bytes as f64 * 8.0 / c.model.n_params().max(1) as f64;
+        let _ = write!(s, "| [{file}]({file}) | {} | {} | {bpw:.2} |", v.type_name(), mib(e.digests.bytes));
+        match e.measured.as_ref().and_then(|m| m.quality) {
+            Some(q) => {
+                let _ = write!(
+                    s,
+                    " {:.5} | {:.5} | {:.2}% | {:.3} ({:+.2}%) |",
+                    q.kl_mean,
+                    q.kl_p99,
+                    100.0 * q.top1_agreement,
+                    q.ppl,
+                    100.0 * (q.ppl / q.ppl_reference - 1.0)
+                );
+            }
+            None => s.push_str(" | | | |"),
+        }
+        if lambada {
+            match e.measured.as_ref().and_then(|m| m.lambada.as_ref()) {
+                Some(l) => {
+                    let _ = write!(s, " {:.3} / {:.1}% |", l.ppl, 100.0 * l.acc);
+                }
+                None => s.push_str(" |"),
+            }
+        }
+        s.push('\n');
+    }
+
+    let _ = writeln!(s, "\n## Which file to choose\n");
+    for v in c.set {
+        let _ = writeln!(s, "- **{}** ({}): {}.", v.suffix, v.describe(), advice(v.suffix));
+    }
+    let _ = writeln!(
+        s,
+        "\nRWKV keeps a fixed-size state instead of a growing KV cache, so memory is about the file size plus a few MiB \
+         at any context length. Pick the largest file that fits your RAM/VRAM with room to spare.\n"
+    );
+
+    let q4 =
+        c.set.iter().find(|v| v.suffix == "q4_k").or(c.set.last()).map(|v| v.file_name(c.name)).unwrap_or_default();
+    let _ = writeln!(s, "## Run with llama.cpp\n");
+    let _ = writeln!(
+        s,
+        "```sh\nllama-cli -m {q4} -cnv\nllama-server -m {q4} --port 8080\n```\n\n\
+         The World chat template is embedded (`User: …\\n\\nAssistant:`); turns end at the `\\n\\n` token.\n"
+    );
+
+    let _ = writeln!(s, "## How these files were made\n");
+    let _ = writeln!(
+        s,
+        "`rwkv-convert release {} --name {}` read the source once, wrote the {} files and measured each against \
+         the source.{} Tensor types per file are in `*.tensors.json`.",
+        c.manifest.source.as_ref().map_or("?", |s| &s.file),
+        c.name,
+        if c.set.iter().any(|v| v.float().is_some()) { "16-bit" } else { "float" },
+        match c.imatrix {
+            Some(i) => format!(" The K and IQ types use the importance matrix {i}."),
+            None => " No importance matrix was used.".into(),
+        }
+    );
+    if c.hf {
+        let _ = writeln!(s, "The `hf/` folder holds the same weights in the Hugging Face / fla layout.");
+    }
+    let _ = writeln!(
+        s,
+        "\nChecksums: `manifest.json` (blake3 and sha256 of every file), `SHA256SUMS` (`sha256sum -c SHA256SUMS`) \
+         and `B3SUMS` (`b3sum -c B3SUMS`); or `rwkv-convert verify --manifest .`"
+    );
+    s
+}
