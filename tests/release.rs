@@ -138,32 +138,18 @@ fn verify_compares_two_files_and_fails_past_max_kl() {
     let (src, text) = (root().join("golden/v7-bf16.pth"), root().join("golden/tokenizer/corpus.txt"));
     let q = dir.path().join("q4.gguf");
     ok(&run(&["convert", src.to_str().unwrap(), "--to", "gguf", q.to_str().unwrap(), "--outtype", "Q4_0"]));
-    let o = run(&[
-        "verify",
-        src.to_str().unwrap(),
-        q.to_str().unwrap(),
-        "--text",
-        text.to_str().unwrap(),
-        "--eval-tokens",
-        "400",
-        "--json",
-    ]);
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["verify", src.to_str().unwrap(), q.to_str().unwrap(), "--text", text.to_str().unwrap()];
+        args.extend_from_slice(&["--eval-tokens", "400"]);
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let o = verify(&["--json"]);
     ok(&o);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let kl = v["quality"]["kl_mean"].as_f64().unwrap();
     assert!(kl > 0.0 && v["quality"]["positions"] == 399, "{v}");
-    let tight = format!("{}", kl / 2.0);
-    let o = run(&[
-        "verify",
-        src.to_str().unwrap(),
-        q.to_str().unwrap(),
-        "--text",
-        text.to_str().unwrap(),
-        "--eval-tokens",
-        "400",
-        "--max-kl",
-        &tight,
-    ]);
+    let o = verify(&["--max-kl", &format!("{}", kl / 2.0)]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("above --max-kl"), "{}", String::from_utf8_lossy(&o.stderr));
 }
@@ -213,4 +199,50 @@ fn imatrix_from_the_engine_is_read_back_and_changes_weighted_types() {
     assert_eq!(m.entries["blk.1.channel_mix_value.weight"].len(), 512);
     // The mean squares are positive (every column saw activations).
     assert!(m.entries.values().all(|v| v.iter().all(|&x| x > 0.0)));
+}
+
+/// Every file of a folder, name → bytes.
+fn contents(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
+        .collect()
+}
+
+#[test]
+fn a_release_killed_mid_way_resumes_to_the_bytes_of_an_uninterrupted_run_on_any_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let (whole, killed) = (dir.path().join("whole"), dir.path().join("killed"));
+    ok(&release(&whole, &["--threads", "1"]));
+
+    let model = root().join("golden/v7-bf16.pth");
+    let text = root().join("golden/tokenizer/corpus.txt");
+    let mut child = bin()
+        .args(["release", model.to_str().unwrap(), "--name", "v7 Bf16", "--out", killed.to_str().unwrap()])
+        .args(["--eval", text.to_str().unwrap(), "--eval-tokens", "600", "--threads", "2"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // SIGKILL as soon as the first file is recorded: the run is mid-way through the set.
+    let t0 = std::time::Instant::now();
+    while !killed.join("manifest.json").exists() && t0.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let partial = contents(&killed);
+    assert!(
+        partial.keys().filter(|f| f.ends_with(".gguf")).count() < SET.len(),
+        "the kill came too late: {:?}",
+        partial.keys()
+    );
+
+    ok(&release(&killed, &[]));
+    let (a, b) = (contents(&whole), contents(&killed));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>(), "the same files, and no stray ones");
+    for (name, bytes) in &a {
+        assert!(bytes == &b[name], "{name} differs after the resumed run");
+    }
+    assert!(!b.keys().any(|f| f.starts_with('.')), "temporary files left: {:?}", b.keys());
 }

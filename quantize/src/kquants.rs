@@ -107,7 +107,8 @@ pub(crate) fn make_qkx3_quants(
         for is in start..end {
             iscales[is] = (rmin + rdelta * is as f32 + nmax as f32) / (max - min);
         }
-        crate::search::qkx_fits(x, w, min, sum_w, sum_x, nmax, &iscales[start..end], &mut fits[start..end]);
+        let block = crate::search::AffineBlock { x, w, min, sum_w, sum_x, nmax };
+        crate::search::qkx_fits(&block, &iscales[start..end], &mut fits[start..end]);
         let from = start;
         start = end;
         for k in from..end {

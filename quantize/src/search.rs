@@ -39,22 +39,24 @@ pub struct AffineFit {
     pub mad: f32,
 }
 
+/// One block of `make_qkx3_quants`: values, weights, the current `min`, Σw and Σw·x, the top code.
+#[derive(Clone, Copy)]
+pub struct AffineBlock<'a> {
+    pub x: &'a [f32],
+    pub w: &'a [f32],
+    pub min: f32,
+    pub sum_w: f32,
+    pub sum_x: f32,
+    pub nmax: i32,
+}
+
 /// The fit of each candidate `iscales[k]` for codes q = clamp(nearest_int(iscale·(x − min)), 0, nmax).
-pub fn qkx_fits(
-    x: &[f32],
-    w: &[f32],
-    min: f32,
-    sum_w: f32,
-    sum_x: f32,
-    nmax: i32,
-    iscales: &[f32],
-    out: &mut [Option<AffineFit>],
-) {
+pub fn qkx_fits(b: &AffineBlock, iscales: &[f32], out: &mut [Option<AffineFit>]) {
     #[cfg(target_arch = "x86_64")]
-    if x.iter().all(|v| v.is_finite()) && min.is_finite() {
-        return sse2::qkx_fits(x, w, min, sum_w, sum_x, nmax, iscales, out);
+    if b.x.iter().all(|v| v.is_finite()) && b.min.is_finite() {
+        return sse2::qkx_fits(b, iscales, out);
     }
-    qkx_fits_plain(x, w, min, sum_w, sum_x, nmax, iscales, out)
+    qkx_fits_plain(b, iscales, out)
 }
 
 /// The solve shared by both forms, in ggml's order of operations.
@@ -73,16 +75,8 @@ fn solve(sum_w: f32, sum_x: f32, sum_l: f32, sum_l2: f32, sum_xl: f32) -> Option
     Some((scale, min))
 }
 
-pub fn qkx_fits_plain(
-    x: &[f32],
-    w: &[f32],
-    min: f32,
-    sum_w: f32,
-    sum_x: f32,
-    nmax: i32,
-    iscales: &[f32],
-    out: &mut [Option<AffineFit>],
-) {
+pub fn qkx_fits_plain(b: &AffineBlock, iscales: &[f32], out: &mut [Option<AffineFit>]) {
+    let AffineBlock { x, w, min, sum_w, sum_x, nmax } = *b;
     let mut laux = [0f32; 32];
     for (o, &iscale) in out.iter_mut().zip(iscales) {
         let (mut sum_l, mut sum_l2, mut sum_xl) = (0f32, 0f32, 0f32);
@@ -106,7 +100,7 @@ pub fn qkx_fits_plain(
 
 #[cfg(target_arch = "x86_64")]
 mod sse2 {
-    use super::{solve, AffineFit, MAX_CANDIDATES};
+    use super::{solve, AffineBlock, AffineFit, MAX_CANDIDATES};
     use std::arch::x86_64::*;
 
     /// Round to nearest even as a float, exactly `nearest_int(f) as f32` for |f| < 2²² (the
@@ -149,17 +143,8 @@ mod sse2 {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub fn qkx_fits(
-        x: &[f32],
-        w: &[f32],
-        min: f32,
-        sum_w: f32,
-        sum_x: f32,
-        nmax: i32,
-        iscales: &[f32],
-        out: &mut [Option<AffineFit>],
-    ) {
+    pub fn qkx_fits(b: &AffineBlock, iscales: &[f32], out: &mut [Option<AffineFit>]) {
+        let AffineBlock { x, w, min, sum_w, sum_x, nmax } = *b;
         let n = iscales.len();
         assert!(n <= MAX_CANDIDATES && out.len() >= n && x.len() <= 32 && w.len() >= x.len());
         let mut sc = [0f32; MAX_CANDIDATES];
@@ -245,8 +230,9 @@ mod tests {
             let (sum_w, sum_x) = (w.iter().sum::<f32>(), x.iter().zip(&w).map(|(a, b)| a * b).sum::<f32>());
             let iscales: Vec<f32> = (0..=36).map(|is| (-0.9 + 0.05 * is as f32 + 15.0) / (mx - min)).collect();
             let (mut a, mut b) = ([None; 37], [None; 37]);
-            qkx_fits(&x, &w, min, sum_w, sum_x, 15, &iscales, &mut a);
-            qkx_fits_plain(&x, &w, min, sum_w, sum_x, 15, &iscales, &mut b);
+            let block = AffineBlock { x: &x, w: &w, min, sum_w, sum_x, nmax: 15 };
+            qkx_fits(&block, &iscales, &mut a);
+            qkx_fits_plain(&block, &iscales, &mut b);
             assert_eq!(format!("{a:?}"), format!("{b:?}"), "qkx case {case}");
         }
     }

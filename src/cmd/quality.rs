@@ -12,6 +12,33 @@ use std::path::Path;
 /// Default cap on evaluation tokens: the source's log-probabilities are kept for every position.
 pub const DEFAULT_EVAL_TOKENS: usize = 2048;
 
+/// What a model is measured on (shared by `verify` and `release`).
+#[derive(clap::Args, Clone)]
+pub struct EvalArgs {
+    /// Evaluation text (UTF-8): KL divergence, top-1 agreement, perplexity. Keep it disjoint from
+    /// any calibration text.
+    #[arg(long, visible_alias = "eval")]
+    pub text: Option<std::path::PathBuf>,
+    /// LAMBADA jsonl: perplexity and accuracy.
+    #[arg(long)]
+    pub lambada: Option<std::path::PathBuf>,
+    /// Only the first N LAMBADA documents.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// At most this many evaluation tokens (the source's log-probabilities are kept for each).
+    #[arg(long, default_value_t = DEFAULT_EVAL_TOKENS)]
+    pub eval_tokens: usize,
+}
+
+impl EvalArgs {
+    pub fn given(&self) -> bool {
+        self.text.is_some() || self.lambada.is_some()
+    }
+    pub fn inputs(&self, model: &Model) -> Result<EvalInputs> {
+        eval_inputs(model, self.text.as_deref(), self.lambada.as_deref(), self.limit, self.eval_tokens)
+    }
+}
+
 pub struct EvalInputs {
     pub tokens: Option<Vec<u32>>,
     pub lambada: Option<Vec<LambadaDoc>>,

@@ -2,7 +2,7 @@
 //! `rwkv-convert verify --manifest DIR`.
 
 use super::out;
-use super::quality::{baseline, eval_inputs, load, measure, DEFAULT_EVAL_TOKENS};
+use super::quality::{baseline, load, measure, EvalArgs};
 use anyhow::{bail, Result};
 use std::path::PathBuf;
 
@@ -17,17 +17,8 @@ pub struct Args {
     /// Check every checksum of a release folder instead.
     #[arg(long, conflicts_with_all = ["source", "candidate"])]
     pub manifest: Option<PathBuf>,
-    /// Evaluation text (UTF-8): KL divergence, top-1 agreement, perplexity.
-    #[arg(long)]
-    pub text: Option<PathBuf>,
-    /// LAMBADA jsonl: perplexity and accuracy of both.
-    #[arg(long)]
-    pub lambada: Option<PathBuf>,
-    #[arg(long)]
-    pub limit: Option<usize>,
-    /// At most this many evaluation tokens.
-    #[arg(long, default_value_t = DEFAULT_EVAL_TOKENS)]
-    pub eval_tokens: usize,
+    #[command(flatten)]
+    pub eval: EvalArgs,
     /// Fail (exit 1) when the mean KL divergence is above this.
     #[arg(long)]
     pub max_kl: Option<f64>,
@@ -57,11 +48,11 @@ pub fn run(args: Args) -> Result<()> {
         return Ok(());
     }
     let (source, candidate) = (args.source.as_ref().expect("clap"), args.candidate.as_ref().expect("clap"));
-    if args.text.is_none() && args.lambada.is_none() {
+    if !args.eval.given() {
         bail!("give an evaluation text (--text FILE) or a LAMBADA file (--lambada FILE)");
     }
     let (model, engine) = load(source)?;
-    let inputs = eval_inputs(&model, args.text.as_deref(), args.lambada.as_deref(), args.limit, args.eval_tokens)?;
+    let inputs = args.eval.inputs(&model)?;
     let base = baseline(&engine, &inputs);
     drop(engine);
     let (_, cand) = load(candidate)?;

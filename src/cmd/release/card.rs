@@ -23,6 +23,17 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
 }
 
+/// KL divergences span orders of magnitude: four significant digits either way.
+fn kl(x: f64) -> String {
+    if x == 0.0 {
+        "0".into()
+    } else if x < 1e-3 {
+        format!("{x:.3e}")
+    } else {
+        format!("{x:.4}")
+    }
+}
+
 /// Who each file is for.
 fn advice(suffix: &str) -> &'static str {
     match suffix {
@@ -115,9 +126,9 @@ pub fn render(c: &CardInput) -> String {
             Some(q) => {
                 let _ = write!(
                     s,
-                    " {:.5} | {:.5} | {:.2}% | {:.3} ({:+.2}%) |",
-                    q.kl_mean,
-                    q.kl_p99,
+                    " {} | {} | {:.2}% | {:.3} ({:+.2}%) |",
+                    kl(q.kl_mean),
+                    kl(q.kl_p99),
                     100.0 * q.top1_agreement,
                     q.ppl,
                     100.0 * (q.ppl / q.ppl_reference - 1.0)

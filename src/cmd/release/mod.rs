@@ -7,7 +7,7 @@ mod card;
 mod variants;
 
 use super::manifest::{digest, FileEntry, Manifest, SourceEntry};
-use super::quality::{baseline, eval_inputs, measure, Baseline, EvalInputs, Measured, DEFAULT_EVAL_TOKENS};
+use super::quality::{baseline, measure, Baseline, EvalArgs, EvalInputs, Measured};
 use anyhow::{bail, Context, Result};
 use convert::gguf::export::{plan, OutType};
 use convert::gguf::imatrix::Imatrix;
@@ -44,17 +44,8 @@ pub struct Args {
     /// Compute the importance matrix with the reference engine on this text (saved as NAME.imatrix.gguf).
     #[arg(long)]
     pub calibrate: Option<PathBuf>,
-    /// Evaluation text for KL divergence, top-1 agreement and perplexity (keep it disjoint from --calibrate).
-    #[arg(long)]
-    pub eval: Option<PathBuf>,
-    /// LAMBADA jsonl for perplexity and accuracy.
-    #[arg(long)]
-    pub lambada: Option<PathBuf>,
-    /// Only the first N LAMBADA documents.
-    #[arg(long)]
-    pub limit: Option<usize>,
-    #[arg(long, default_value_t = DEFAULT_EVAL_TOKENS)]
-    pub eval_tokens: usize,
+    #[command(flatten)]
+    pub eval: EvalArgs,
     /// Files made at once (each one's rows are quantized on all threads either way).
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
@@ -376,7 +367,7 @@ pub fn run(args: Args) -> Result<()> {
     }
 
     // 5. Quality, against the source.
-    let inputs = eval_inputs(&model, args.eval.as_deref(), args.lambada.as_deref(), args.limit, args.eval_tokens)?;
+    let inputs = args.eval.inputs(&model)?;
     let evaluation = (!inputs.describe.is_empty()).then(|| inputs.describe.clone());
     let mut source_measured = None;
     if evaluation.is_some() {
