@@ -34,6 +34,15 @@ fn kl(x: f64) -> String {
     }
 }
 
+/// Perplexities of untrained test models run to 1e20; keep the column narrow.
+fn ppl(x: f64) -> String {
+    if x < 1e5 {
+        format!("{x:.3}")
+    } else {
+        format!("{x:.3e}")
+    }
+}
+
 /// Who each file is for.
 fn advice(suffix: &str) -> &'static str {
     match suffix {
@@ -92,12 +101,20 @@ pub fn render(c: &CardInput) -> String {
     let _ = writeln!(s, "## Files\n");
     match &c.manifest.evaluation {
         Some(e) => {
-            let _ = writeln!(
+            let _ = write!(
                 s,
-                "Quality is measured by rwkv-convert's reference engine against the source checkpoint on {e}: \
-                 KL divergence of the next-token distributions (mean and 99th percentile; 0 is identical), \
-                 how often both rank the same token first, and perplexity.\n"
+                "Quality is measured by rwkv-convert's reference engine against the source checkpoint on {e}."
             );
+            if c.source.and_then(|m| m.quality).is_some() {
+                s.push_str(
+                    " KL divergence of the next-token distributions (mean and 99th percentile; 0 is identical), \
+                     how often both rank the same token first, and perplexity.",
+                );
+            }
+            if c.source.and_then(|m| m.lambada.as_ref()).is_some() {
+                s.push_str(" LAMBADA as BlinkDL evaluates it: perplexity of the last word and accuracy.");
+            }
+            s.push_str("\n\n");
         }
         None => {
             let _ = writeln!(s, "Quality was not measured (run `release` with `--eval TEXT` or `--lambada FILE`).\n");
@@ -108,11 +125,11 @@ pub fn render(c: &CardInput) -> String {
     let _ = writeln!(s, "{}", if lambada { " LAMBADA ppl / acc |" } else { "" });
     let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|{}", if lambada { "---:|" } else { "" });
     if let Some(src) = c.source {
-        let ppl = src.quality.map_or("".into(), |q| format!("{:.3}", q.ppl));
-        let lam = src.lambada.as_ref().map_or("".into(), |l| format!(" {:.3} / {:.1}% |", l.ppl, 100.0 * l.acc));
+        let ppl_src = src.quality.map_or("".into(), |q| ppl(q.ppl));
+        let lam = src.lambada.as_ref().map_or("".into(), |l| format!(" {} / {:.1}% |", ppl(l.ppl), 100.0 * l.acc));
         let _ = writeln!(
             s,
-            "| source (`{}`) | {} | | | 0 | 0 | 100% | {ppl} |{lam}",
+            "| source (`{}`) | {} | | | 0 | 0 | 100% | {ppl_src} |{lam}",
             c.manifest.source.as_ref().map_or("?", |s| &s.file),
             c.model.main_dtype().map_or("?".into(), |d| format!("{d:?}").to_uppercase())
         );
@@ -126,11 +143,11 @@ pub fn render(c: &CardInput) -> String {
             Some(q) => {
                 let _ = write!(
                     s,
-                    " {} | {} | {:.2}% | {:.3} ({:+.2}%) |",
+                    " {} | {} | {:.2}% | {} ({:+.2}%) |",
                     kl(q.kl_mean),
                     kl(q.kl_p99),
                     100.0 * q.top1_agreement,
-                    q.ppl,
+                    ppl(q.ppl),
                     100.0 * (q.ppl / q.ppl_reference - 1.0)
                 );
             }
@@ -139,7 +156,7 @@ pub fn render(c: &CardInput) -> String {
         if lambada {
             match e.measured.as_ref().and_then(|m| m.lambada.as_ref()) {
                 Some(l) => {
-                    let _ = write!(s, " {:.3} / {:.1}% |", l.ppl, 100.0 * l.acc);
+                    let _ = write!(s, " {} / {:.1}% |", ppl(l.ppl), 100.0 * l.acc);
                 }
                 None => s.push_str(" |"),
             }
