@@ -142,7 +142,10 @@ pub fn tokenizer(vocab_size: usize) -> Result<Vec<(String, Value)>> {
         tokens.push(vocab::python_bytes_repr_inner(t));
         types.push(Value::I32(1));
     }
-    for i in 1..=vocab_size.saturating_sub(world.len()) {
+    // `[PAD{id}]`, named by token id as llama.cpp's `_set_vocab_rwkv_world` does
+    // (`for i in range(len(tokens), vocab_size)`): World's 65530 ids pad to 65536 with
+    // `[PAD65530]` … `[PAD65535]`.
+    for i in tokens.len()..vocab_size {
         tokens.push(format!("[PAD{i}]"));
         types.push(Value::I32(5));
     }
@@ -305,4 +308,30 @@ pub fn plan<'a>(model: &'a Model, outtype: OutType, name: &str) -> Result<(GgufW
         })
         .collect();
     Ok((writer, tensors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(v: usize) -> Vec<String> {
+        let kv = tokenizer(v).unwrap();
+        let Some((_, Value::Array(_, items))) = kv.iter().find(|(k, _)| k == "tokenizer.ggml.tokens") else { panic!() };
+        items.iter().map(|t| t.as_str().unwrap().to_string()).collect()
+    }
+
+    /// llama.cpp names padding rows by their token id (`convert_hf_to_gguf.py`,
+    /// `_set_vocab_rwkv_world`); the 191M release benchmark compares whole files with its output.
+    #[test]
+    fn padding_rows_are_named_by_token_id() {
+        let world = vocab::world().len();
+        let t = tokens(65536);
+        assert_eq!(t.len(), 65536);
+        assert_eq!(t[world], format!("[PAD{world}]"));
+        assert_eq!(t.last().unwrap(), "[PAD65535]");
+        assert_eq!(t[0], "<s>");
+        let small = tokens(512);
+        assert_eq!(small.len(), 512);
+        assert!(!small.iter().any(|s| s.starts_with("[PAD")));
+    }
 }
