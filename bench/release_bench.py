@@ -68,7 +68,7 @@ def main():
     import rwkv  # the World vocabulary file llama.cpp's converter reads from the HF folder
     vocab = open(os.path.join(os.path.dirname(rwkv.__file__), "rwkv_vocab_v20230424.txt"), "rb").read()
     open(os.path.join(hf, "rwkv_vocab_v20230424.txt"), "wb").write(
-        b"".join(l.rstrip(b"\r") + b"\n" for l in vocab.split(b"\n")[:65535]))
+        b"".join(l.rstrip(b"\r") + b"\n" for l in vocab.split(b"\n")[:65535] if l.strip()))
     env = dict(os.environ)
     env.pop("NO_LOCAL_GGUF", None)
     for outtype in ("bf16", "f16"):
