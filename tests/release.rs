@@ -93,6 +93,11 @@ fn default_set_is_llama_cpps_bytes_with_card_manifest_and_sane_quality() {
         assert_eq!(e["sha256"].as_str().unwrap(), llama_cpp_sha256(s), "{file} differs from llama.cpp's");
         assert!(out.join(format!("v7 Bf16-{s}.tensors.json")).exists());
     }
+    // llama.cpp's S/M/XS rules match no RWKV tensor: those files share every tensor byte, and the
+    // second of each pair is made by copying (still llama.cpp's bytes, checked above).
+    assert_eq!(entry(&m, "v7 Bf16-q4_k_s.gguf")["same_tensors_as"], "v7 Bf16-q4_k.gguf");
+    assert_eq!(entry(&m, "v7 Bf16-iq3_m.gguf")["same_tensors_as"], "v7 Bf16-iq3_xs.gguf");
+    assert!(entry(&m, "v7 Bf16-q4_0.gguf").get("same_tensors_as").is_none());
     for f in ["README.md", "manifest.json", "SHA256SUMS", "B3SUMS"] {
         assert!(out.join(f).exists(), "{f}");
     }

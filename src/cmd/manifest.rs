@@ -23,6 +23,9 @@ pub struct FileEntry {
     /// What made the file (type, options, source and tool identity); a rerun with another recipe
     /// remakes it.
     pub recipe: String,
+    /// Another file of the release with exactly these tensor bytes (only the file type differs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_tensors_as: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measured: Option<super::quality::Measured>,
 }

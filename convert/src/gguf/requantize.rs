@@ -125,8 +125,29 @@ fn block_count(f: &GgufFile) -> usize {
     f.get(&format!("{arch}.block_count")).and_then(Value::as_u64).unwrap_or(0) as usize
 }
 
-/// [`write_with`], with extra per-tensor `rules` over the file type's own (RWKV-aware mixes;
-/// with no rules the bytes are llama-quantize's).
+/// Everything that decides a quantized file's bytes besides its input.
+pub struct Recipe<'a> {
+    pub ftype: FileType,
+    pub overrides: Overrides,
+    /// Extra per-tensor rules over the file type's own (RWKV-aware mixes; with none the bytes are
+    /// llama-quantize's).
+    pub rules: &'a [quantize::ftype::MixRule],
+    pub imatrix: Option<&'a super::imatrix::Imatrix>,
+}
+
+/// The type of every tensor of `f` under `r`, in output order.
+pub fn recipe_plan(f: &GgufFile, r: &Recipe) -> Vec<(usize, GgmlType)> {
+    let n_layer = block_count(f);
+    plan_types(f, r.ftype, &r.overrides)
+        .into_iter()
+        .map(|(i, ty)| {
+            let t = &f.tensors[i];
+            (i, if ty == t.ty { ty } else { quantize::ftype::mix_type(r.rules, &t.name, &t.ne, n_layer, ty) })
+        })
+        .collect()
+}
+
+/// [`write_with`], with extra per-tensor `rules` over the file type's own.
 #[allow(clippy::too_many_arguments)]
 pub fn write_mixed(
     f: &GgufFile,
@@ -138,6 +159,22 @@ pub fn write_mixed(
     force: bool,
     progress: impl FnMut(usize),
 ) -> Result<Vec<(String, GgmlType)>> {
+    write_recipe(f, out, &Recipe { ftype, overrides: *o, rules, imatrix }, None, force, progress)
+}
+
+/// Write `f` quantized by `r`. A `twin` is an earlier output of the same input whose plan gives
+/// every tensor the same type with the same importance data (llama.cpp's Q4_K_S and Q4_K_M, or
+/// IQ3_XS and IQ3_M, on RWKV): its tensor bytes are exactly what quantizing again would make
+/// (each depends only on the input tensor, the type and the weights), so they are copied.
+pub fn write_recipe(
+    f: &GgufFile,
+    out: &Path,
+    r: &Recipe,
+    twin: Option<&GgufFile>,
+    force: bool,
+    progress: impl FnMut(usize),
+) -> Result<Vec<(String, GgmlType)>> {
+    let (ftype, imatrix) = (r.ftype, r.imatrix);
     let mut writer = GgufWriter::new();
     writer.kv =
         f.kv.iter().filter(|(k, _)| k != "general.quantization_version" && k != "general.file_type").cloned().collect();
@@ -157,14 +194,7 @@ pub fn write_mixed(
             writer.kv.push(("quantize.imatrix.chunks_count".into(), Value::U32(im.chunk_count)));
         }
     }
-    let n_layer = block_count(f);
-    let plan: Vec<(usize, GgmlType)> = plan_types(f, ftype, o)
-        .into_iter()
-        .map(|(i, ty)| {
-            let t = &f.tensors[i];
-            (i, if ty == t.ty { ty } else { quantize::ftype::mix_type(rules, &t.name, &t.ne, n_layer, ty) })
-        })
-        .collect();
+    let plan = recipe_plan(f, r);
     let weights = |t: &TensorInfo| imatrix.and_then(|m| m.entries.get(&t.name)).filter(|w| w.len() == t.ne[0] as usize);
     for (i, ty) in &plan {
         let t = &f.tensors[*i];
@@ -188,7 +218,12 @@ pub fn write_mixed(
                 ne: t.ne[..dims].to_vec(),
                 ty,
                 data: Box::new(move |sink: &mut super::Sink| {
-                    convert_tensor(f, t, ty, weights(t).map(|w| w.as_slice()), sink)
+                    let same =
+                        twin.and_then(|g| g.tensors.iter().find(|u| u.name == t.name && u.ty == ty).map(|u| (g, u)));
+                    match same {
+                        Some((g, u)) => g.bytes(u).chunks(1 << 20).try_for_each(|c| sink(c)),
+                        None => convert_tensor(f, t, ty, weights(t).map(|w| w.as_slice()), sink),
+                    }
                 }),
             }
         })

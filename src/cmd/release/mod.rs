@@ -11,7 +11,7 @@ use super::quality::{baseline, measure, Baseline, EvalArgs, EvalInputs, Measured
 use anyhow::{bail, Context, Result};
 use convert::gguf::export::{plan, OutType};
 use convert::gguf::imatrix::Imatrix;
-use convert::gguf::GgufFile;
+use convert::gguf::{requantize, GgufFile};
 use convert::Model;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
@@ -74,7 +74,11 @@ struct Job<'a> {
     imatrix: Option<(Imatrix, String)>,
     manifest: Mutex<Manifest>,
     force: bool,
+    /// Quantized files finished so far: their tensor plan (and whether importance data went in).
+    plans: Mutex<Vec<(Plan, String)>>,
 }
+
+type Plan = (Vec<(usize, quantize::GgmlType)>, bool);
 
 impl Job<'_> {
     fn recipe(&self, v: &Variant) -> String {
@@ -97,10 +101,14 @@ impl Job<'_> {
     }
 
     fn record(&self, file: &str, recipe: &str) -> Result<()> {
+        self.record_twin(file, recipe, None)
+    }
+
+    fn record_twin(&self, file: &str, recipe: &str, same_tensors_as: Option<String>) -> Result<()> {
         let d = digest(&self.dir.join(file))?;
         let mut m = self.manifest.lock().expect("manifest");
         let measured = m.entry(file).filter(|e| e.digests == d).and_then(|e| e.measured.clone());
-        m.upsert(FileEntry { file: file.into(), digests: d, recipe: recipe.into(), measured });
+        m.upsert(FileEntry { file: file.into(), digests: d, recipe: recipe.into(), same_tensors_as, measured });
         m.save(self.dir)
     }
 
@@ -108,12 +116,34 @@ impl Job<'_> {
     fn make(&self, v: &Variant, bar: &ProgressBar) -> Result<()> {
         let file = v.file_name(self.name);
         let recipe = self.recipe(v);
+        let out = self.dir.join(&file);
+        let base = match v.float() {
+            Some(_) => None,
+            None => Some(GgufFile::open(self.base.as_ref().expect("a base for quantized variants"))?),
+        };
+        let rules = v.rules();
+        let quant = v.quantized().map(|(ftype, overrides)| requantize::Recipe {
+            ftype,
+            overrides,
+            rules: &rules,
+            imatrix: self.imatrix.as_ref().filter(|_| v.uses_imatrix()).map(|(m, _)| m),
+        });
+        let tensor_plan: Option<Plan> =
+            base.as_ref().zip(quant.as_ref()).map(|(b, r)| (requantize::recipe_plan(b, r), r.imatrix.is_some()));
+        let remember = || {
+            if let Some(p) = &tensor_plan {
+                self.plans.lock().expect("plans").push((p.clone(), file.clone()));
+            }
+        };
         if self.up_to_date(&file, &recipe)? && self.up_to_date(&v.types_file(self.name), &recipe)? {
+            remember();
             bar.finish_with_message(format!("{file}: up to date"));
             return Ok(());
         }
-        let out = self.dir.join(&file);
         bar.set_message(file.clone());
+        let twin = tensor_plan
+            .as_ref()
+            .and_then(|p| self.plans.lock().expect("plans").iter().find(|(q, _)| q == p).map(|(_, f)| f.clone()));
         let types: Vec<(String, String)> = match v.float() {
             Some(float) => {
                 let (writer, tensors) = plan(self.model, float, self.name)?;
@@ -122,24 +152,22 @@ impl Job<'_> {
                 tensors.iter().map(|t| (t.name.clone(), t.ty.name().to_string())).collect()
             }
             None => {
-                let base = GgufFile::open(self.base.as_ref().expect("a base for quantized variants"))?;
+                let base = base.as_ref().expect("opened above");
                 bar.set_length(base.tensors.len() as u64);
-                let (ftype, overrides) = v.quantized().expect("quantized");
-                let im = self.imatrix.as_ref().filter(|_| v.uses_imatrix()).map(|(m, _)| m);
-                let rules = v.rules();
-                convert::gguf::requantize::write_mixed(&base, &out, ftype, &overrides, &rules, im, true, |i| {
-                    bar.set_position(i as u64 + 1)
-                })?
-                .into_iter()
-                .map(|(n, t)| (n, t.name().to_string()))
-                .collect()
+                let twin_file = twin.as_ref().map(|f| GgufFile::open(&self.dir.join(f))).transpose()?;
+                let r = quant.as_ref().expect("quantized");
+                requantize::write_recipe(base, &out, r, twin_file.as_ref(), true, |i| bar.set_position(i as u64 + 1))?
+                    .into_iter()
+                    .map(|(n, t)| (n, t.name().to_string()))
+                    .collect()
             }
         };
         let map: serde_json::Map<String, serde_json::Value> =
             types.into_iter().map(|(n, t)| (n, serde_json::Value::String(t))).collect();
         write_text(&self.dir.join(v.types_file(self.name)), &(serde_json::to_string_pretty(&map)? + "\n"))?;
         self.record(&v.types_file(self.name), &recipe)?;
-        self.record(&file, &recipe)?;
+        self.record_twin(&file, &recipe, twin)?;
+        remember();
         bar.finish_with_message(format!("{file}: done"));
         Ok(())
     }
@@ -261,6 +289,7 @@ pub fn run(args: Args) -> Result<()> {
         imatrix: None,
         manifest: Mutex::new(manifest),
         force: args.force,
+        plans: Mutex::new(Vec::new()),
     };
     let mut job = job;
 
@@ -390,7 +419,13 @@ pub fn run(args: Args) -> Result<()> {
     });
     write_text(&dir.join("README.md"), &card)?;
     let d = digest(&dir.join("README.md"))?;
-    m.upsert(FileEntry { file: "README.md".into(), digests: d, recipe: "model card".into(), measured: None });
+    m.upsert(FileEntry {
+        file: "README.md".into(),
+        digests: d,
+        recipe: "model card".into(),
+        same_tensors_as: None,
+        measured: None,
+    });
     let order = |f: &str| set.iter().position(|v| f.starts_with(&v.file_name(&args.name))).unwrap_or(set.len());
     m.files.sort_by(|a, b| (order(&a.file), &a.file).cmp(&(order(&b.file), &b.file)));
     m.save(dir)?;
@@ -439,8 +474,19 @@ fn measure_all(
     for v in todo {
         let file = v.file_name(job.name);
         bar.set_message(v.suffix.to_string());
-        let (_, cand) = super::quality::load(&job.dir.join(&file))?;
-        let measured = measure(&base, inputs, &cand)?;
+        // A file with another's tensor bytes runs identically: its figures are that file's.
+        let twin_measured = {
+            let m = job.manifest.lock().expect("manifest");
+            let twin = m.entry(&file).and_then(|e| e.same_tensors_as.clone());
+            twin.and_then(|t| m.entry(&t).and_then(|e| e.measured.clone()))
+        };
+        let measured = match twin_measured {
+            Some(m) => m,
+            None => {
+                let (_, cand) = super::quality::load(&job.dir.join(&file))?;
+                measure(&base, inputs, &cand)?
+            }
+        };
         let mut m = job.manifest.lock().expect("manifest");
         if let Some(e) = m.files.iter_mut().find(|e| e.file == file) {
             e.measured = Some(measured);
