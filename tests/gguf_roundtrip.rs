@@ -92,7 +92,7 @@ fn world_vocabulary_models_carry_llama_cpp_tokenizer_metadata() {
     assert_eq!(tokens[11], "\\n", "byte 0x0a is token 11, stored as repr would print it");
     assert_eq!(tokens[129], "\\x80");
     assert_eq!(tokens[261], "\\n\\n");
-    assert_eq!(tokens[65535], "[PAD6]");
+    assert_eq!(tokens[65535], "[PAD65535]", "padding is named by token id, as llama.cpp names it");
     assert_eq!(f.get("tokenizer.ggml.eot_token_id").and_then(|v| v.as_u64()), Some(261));
     // Layer 0's value-residual placeholders are copies of a0/a1/a2, as llama.cpp's loader expects.
     let t = |n: &str| f.tensors.iter().find(|t| t.name == n).unwrap();

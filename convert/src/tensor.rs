@@ -16,6 +16,11 @@ pub enum Bytes {
         range: Range<usize>,
     },
     Owned(Arc<[u8]>),
+    /// A range of a buffer several tensors share (made once, e.g. a dequantized GGUF tensor).
+    Shared {
+        buf: Arc<Vec<u8>>,
+        range: Range<usize>,
+    },
 }
 
 impl Bytes {
@@ -23,12 +28,14 @@ impl Bytes {
         match self {
             Bytes::Mapped { map, range } => &map[range.clone()],
             Bytes::Owned(v) => v,
+            Bytes::Shared { buf, range } => &buf[range.clone()],
         }
     }
     pub fn len(&self) -> usize {
         match self {
             Bytes::Mapped { range, .. } => range.len(),
             Bytes::Owned(v) => v.len(),
+            Bytes::Shared { range, .. } => range.len(),
         }
     }
     pub fn is_empty(&self) -> bool {
@@ -57,6 +64,7 @@ impl fmt::Debug for Bytes {
         match self {
             Bytes::Mapped { range, .. } => write!(f, "Mapped({range:?})"),
             Bytes::Owned(v) => write!(f, "Owned({} bytes)", v.len()),
+            Bytes::Shared { range, .. } => write!(f, "Shared({range:?})"),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::{Engine, State};
 use ndarray::ArrayView1;
+use rayon::prelude::*;
 
 /// Tokens per forward call: long enough for the GEMM path, short enough to bound the logits.
 const CHUNK: usize = 256;
@@ -44,18 +45,14 @@ fn argmax(x: &[f32]) -> usize {
     x.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) }).0
 }
 
-/// Run `tokens` through `engine` chunk by chunk, handing each scored position's log-probs to `f`.
-fn each_position(engine: &Engine, tokens: &[u32], mut f: impl FnMut(usize, &[f32])) {
+/// Run `tokens` through `engine` chunk by chunk; `f(first position, logits)` per chunk.
+fn each_chunk(engine: &Engine, tokens: &[u32], mut f: impl FnMut(usize, ndarray::ArrayView2<f32>)) {
     let mut state: State = engine.new_state();
     let scored = tokens.len().saturating_sub(1);
-    let mut row = vec![0f32; engine.vocab()];
     for start in (0..scored).step_by(CHUNK) {
         let end = (start + CHUNK).min(scored);
         let logits = engine.logits_seq(&tokens[start..end], &mut state);
-        for (i, l) in logits.rows().into_iter().enumerate() {
-            log_softmax(l, &mut row);
-            f(start + i, &row);
-        }
+        f(start, logits.view());
     }
 }
 
@@ -65,11 +62,19 @@ impl Reference {
         let vocab = engine.vocab();
         let scored = tokens.len().saturating_sub(1);
         let mut logp = vec![0f32; scored * vocab];
-        let mut nll = 0f64;
-        each_position(engine, &tokens, |i, lp| {
-            logp[i * vocab..(i + 1) * vocab].copy_from_slice(lp);
-            nll -= lp[tokens[i + 1] as usize] as f64;
+        let mut nlls = vec![0f64; scored];
+        each_chunk(engine, &tokens, |start, logits| {
+            let rows = logits.nrows();
+            let out = &mut logp[start * vocab..(start + rows) * vocab];
+            out.par_chunks_mut(vocab).zip(nlls[start..start + rows].par_iter_mut()).enumerate().for_each(
+                |(i, (lp, nll))| {
+                    log_softmax(logits.row(i), lp);
+                    *nll = -(lp[tokens[start + i + 1] as usize] as f64);
+                },
+            );
         });
+        // Summed in position order, so the figure does not depend on the thread count.
+        let nll = nlls.iter().sum();
         Reference { tokens, logp, vocab, nll }
     }
 
@@ -86,18 +91,27 @@ impl Reference {
         if candidate.vocab() != self.vocab {
             return Err(format!("vocabularies differ: {} against the reference's {}", candidate.vocab(), self.vocab));
         }
-        let n = self.positions();
-        let mut kls = vec![0f64; n];
-        let (mut agree, mut nll) = (0usize, 0f64);
-        each_position(candidate, &self.tokens, |i, lq| {
-            let lp = &self.logp[i * self.vocab..(i + 1) * self.vocab];
-            // KL(P‖Q) = Σ p (log p − log q), P the reference.
-            kls[i] = lp.iter().zip(lq).map(|(&a, &b)| (a as f64).exp() * (a as f64 - b as f64)).sum::<f64>().max(0.0);
-            agree += (argmax(lp) == argmax(lq)) as usize;
-            nll -= lq[self.tokens[i + 1] as usize] as f64;
+        let (n, v) = (self.positions(), self.vocab);
+        // Per position: KL(P‖Q) = Σ p (log p − log q) with P the reference, top-1 agreement, −log q(next).
+        let mut per = vec![(0f64, false, 0f64); n];
+        each_chunk(candidate, &self.tokens, |start, logits| {
+            per[start..start + logits.nrows()].par_iter_mut().enumerate().for_each_init(
+                || vec![0f32; v],
+                |lq, (i, out)| {
+                    let pos = start + i;
+                    log_softmax(logits.row(i), lq);
+                    let lp = &self.logp[pos * v..(pos + 1) * v];
+                    let kl =
+                        lp.iter().zip(lq.iter()).map(|(&a, &b)| (a as f64).exp() * (a as f64 - b as f64)).sum::<f64>();
+                    *out = (kl.max(0.0), argmax(lp) == argmax(lq), -(lq[self.tokens[pos + 1] as usize] as f64));
+                },
+            );
         });
+        let kls: Vec<f64> = per.iter().map(|p| p.0).collect();
+        let agree = per.iter().filter(|p| p.1).count();
+        let nll: f64 = per.iter().map(|p| p.2).sum();
         let mean = kls.iter().sum::<f64>() / n.max(1) as f64;
-        let mut sorted = kls.clone();
+        let mut sorted = kls;
         sorted.sort_by(f64::total_cmp);
         let pct = |q: f64| sorted.get(((n as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0);
         Ok(Quality {

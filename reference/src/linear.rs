@@ -14,7 +14,9 @@ pub struct Linear {
 
 impl Linear {
     pub fn new(w: Array2<f32>) -> Linear {
-        Linear { w: w.as_standard_layout().into_owned(), name: None }
+        // Only a transposed (LoRA) view needs its copy.
+        let w = if w.is_standard_layout() { w } else { w.as_standard_layout().into_owned() };
+        Linear { w, name: None }
     }
     pub fn named(w: Array2<f32>, name: &str) -> Linear {
         Linear { name: Some(name.into()), ..Linear::new(w) }

@@ -107,6 +107,23 @@ fn permute_bytes(src: &[u8], es: usize, dims: (usize, usize, usize)) -> Vec<u8> 
     out
 }
 
+/// A quantized tensor's values as little-endian f32 bytes, in one buffer, blocks in parallel.
+fn dequantize_le(ty: GgmlType, bytes: &[u8]) -> Result<Vec<u8>> {
+    use rayon::prelude::*;
+    let (bs, ts) = (ty.block_size(), ty.type_size());
+    if ts == 0 || bytes.len() % ts != 0 {
+        return Err(Error::corrupt(format!("{} bytes are not whole {ty} blocks", bytes.len())));
+    }
+    const BLOCKS: usize = 256;
+    let mut out = vec![0u8; bytes.len() / ts * bs * 4];
+    out.par_chunks_mut(BLOCKS * bs * 4).zip(bytes.par_chunks(BLOCKS * ts)).try_for_each(|(o, b)| {
+        let y = quantize::dequantize(ty, b).map_err(|e| Error::unsupported(e.0))?;
+        o.chunks_exact_mut(4).zip(&y).for_each(|(o, v)| o.copy_from_slice(&v.to_le_bytes()));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
 pub fn read(path: &Path) -> Result<Model> {
     let f = GgufFile::open(path)?;
     from_file(&f).at(path)
@@ -128,12 +145,10 @@ pub fn from_file(f: &GgufFile) -> Result<Model> {
         let info = tensor(f, &row.gguf)?;
         used.insert(info.name.as_str());
         // Quantized tensors are dequantized to f32 once, here; float ones stay in the map.
-        let (dtype, owned): (DType, Option<Arc<[u8]>>) = match dtype_of(info.ty) {
+        let (dtype, owned): (DType, Option<Arc<Vec<u8>>>) = match dtype_of(info.ty) {
             Some(d) => (d, None),
             None => {
-                let values = quantize::dequantize(info.ty, f.bytes(info))
-                    .map_err(|e| Error::unsupported(e.0).tensor(&info.name))?;
-                (DType::F32, Some(Arc::from(super::export::encode(&values, GgmlType::F32))))
+                (DType::F32, Some(Arc::new(dequantize_le(info.ty, f.bytes(info)).map_err(|e| e.tensor(&info.name))?)))
             }
         };
         let es = dtype.size();
@@ -156,7 +171,9 @@ pub fn from_file(f: &GgufFile) -> Result<Model> {
                 Transform::Copy | Transform::Stack if owned.is_none() => {
                     Bytes::Mapped { map: f.map.clone(), range: offset..offset + n }
                 }
-                Transform::Copy | Transform::Stack => Bytes::Owned(Arc::from(part)),
+                Transform::Copy | Transform::Stack => {
+                    Bytes::Shared { buf: owned.clone().expect("owned"), range: offset..offset + n }
+                }
                 Transform::Transpose => Bytes::Owned(Arc::from(permute_bytes(part, es, (1, sq[1], sq[0])))),
                 Transform::Permute021 => Bytes::Owned(Arc::from(permute_bytes(part, es, (sq[0], sq[2], sq[1])))),
                 Transform::Rescale(_) => {
