@@ -83,6 +83,31 @@ impl fmt::Display for DType {
     }
 }
 
+/// The first NaN or infinite element of little-endian `bytes` in `dtype`: its index and value
+/// (integer types have none). A bit test on the exponent, a block at a time so that the compiler
+/// vectorizes the common case (nothing found).
+pub fn first_non_finite(dtype: DType, bytes: &[u8]) -> Option<(usize, f32)> {
+    fn scan<const N: usize>(bytes: &[u8], bad: impl Fn(&[u8]) -> bool) -> Option<usize> {
+        const BLOCK: usize = 512;
+        for (b, block) in bytes.chunks(BLOCK * N).enumerate() {
+            if block.chunks_exact(N).fold(false, |any, e| any | bad(e)) {
+                return block.chunks_exact(N).position(&bad).map(|i| b * BLOCK + i);
+            }
+        }
+        None
+    }
+    let i = match dtype {
+        DType::F32 => scan::<4>(bytes, |e| e[3] & 0x7f == 0x7f && e[2] & 0x80 == 0x80),
+        DType::F16 => scan::<2>(bytes, |e| e[1] & 0x7c == 0x7c),
+        DType::BF16 => scan::<2>(bytes, |e| e[1] & 0x7f == 0x7f && e[0] & 0x80 == 0x80),
+        DType::F64 => scan::<8>(bytes, |e| e[7] & 0x7f == 0x7f && e[6] & 0xf0 == 0xf0),
+        _ => None,
+    }?;
+    let es = dtype.size();
+    let value = to_f32(dtype, &bytes[i * es..(i + 1) * es]).ok()?.first().copied()?;
+    Some((i, value))
+}
+
 /// Widen little-endian float bytes to f32. Works on unaligned bytes (legacy files are unaligned).
 pub fn to_f32(dtype: DType, bytes: &[u8]) -> Result<Vec<f32>> {
     let out = match dtype {
@@ -95,4 +120,41 @@ pub fn to_f32(dtype: DType, bytes: &[u8]) -> Result<Vec<f32>> {
         other => return Err(Error::unsupported(format!("cannot widen {other} to f32"))),
     };
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_finite_values_are_found_in_every_float_type() {
+        for dtype in [DType::F32, DType::F16, DType::BF16, DType::F64] {
+            let enc = |v: f32| -> Vec<u8> {
+                match dtype {
+                    DType::F32 => v.to_le_bytes().to_vec(),
+                    DType::F16 => f16::from_f32(v).to_le_bytes().to_vec(),
+                    DType::BF16 => bf16::from_f32(v).to_le_bytes().to_vec(),
+                    _ => (v as f64).to_le_bytes().to_vec(),
+                }
+            };
+            // Finite values of every kind, including the largest and the subnormals: nothing.
+            let finite: Vec<u8> = [0.0, -0.0, 1.0, -2.5, 6.0e-8, 65504.0, -65504.0, 1e-40]
+                .iter()
+                .cycle()
+                .take(3000)
+                .flat_map(|&v| enc(v))
+                .collect();
+            assert_eq!(first_non_finite(dtype, &finite), None, "{dtype}");
+            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                let mut bytes = finite.clone();
+                let at = 2049;
+                let es = dtype.size();
+                bytes[at * es..(at + 1) * es].copy_from_slice(&enc(bad));
+                let (i, v) = first_non_finite(dtype, &bytes).unwrap_or_else(|| panic!("{dtype}: {bad} not found"));
+                assert_eq!(i, at, "{dtype}");
+                assert!(v.is_nan() == bad.is_nan() && (v.is_nan() || v == bad), "{dtype}: {v} for {bad}");
+            }
+        }
+        assert_eq!(first_non_finite(DType::I32, &[0xff; 16]), None);
+    }
 }

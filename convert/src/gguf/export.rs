@@ -210,9 +210,46 @@ pub fn encode(values: &[f32], ty: GgmlType) -> Vec<u8> {
     }
 }
 
+/// Refuse source bytes holding NaN or an infinity: a model with such a weight computes NaN, and
+/// the file would only spread a diverged or damaged checkpoint. `first` is the index of the
+/// chunk's first element in the tensor.
+pub fn check_finite(model: &Model, t: &crate::Tensor, bytes: &[u8], first: usize) -> Result<()> {
+    match crate::dtype::first_non_finite(t.dtype, bytes) {
+        None => Ok(()),
+        Some((i, v)) => Err(Error::corrupt(format!(
+            "element {} is {v}: the checkpoint holds non-finite weights (a diverged or damaged model); \
+             refusing to write them",
+            first + i
+        ))
+        .tensor(&t.name)
+        .at(&model.path)),
+    }
+}
+
+/// Refuse f32 values that would turn into infinities in `out` (only f16 is narrower in range
+/// than the source types).
+pub fn check_fits(model: &Model, t: &crate::Tensor, values: &[f32], first: usize, out: GgmlType) -> Result<()> {
+    if out != GgmlType::F16 || t.dtype == crate::DType::F16 {
+        return Ok(());
+    }
+    // The largest value that rounds to a finite f16 is just below 65520.
+    match values.iter().position(|v| v.abs() >= 65520.0) {
+        None => Ok(()),
+        Some(i) => Err(Error::unsupported(format!(
+            "element {} is {}, which does not fit f16 (largest 65504) and would become infinite; \
+             write bf16 or f32 instead",
+            first + i,
+            values[i]
+        ))
+        .tensor(&t.name)
+        .at(&model.path)),
+    }
+}
+
 /// Stream the bytes of one row in `ty` into `sink`. Copies in the source's own type are passed
 /// through; other conversions go through f32 a chunk at a time. Source pages are released as they
-/// are consumed, so a conversion keeps about one chunk resident, not one tensor.
+/// are consumed, so a conversion keeps about one chunk resident, not one tensor. NaN or infinite
+/// source values, and values that overflow an f16 output, are refused ([`check_finite`]).
 pub fn row_bytes(model: &Model, row: &GgufRow, ty: GgmlType, sink: &mut super::Sink) -> Result<()> {
     const CHUNK: usize = 1 << 20;
     let sources: Vec<&crate::Tensor> = row
@@ -221,6 +258,11 @@ pub fn row_bytes(model: &Model, row: &GgufRow, ty: GgmlType, sink: &mut super::S
         .map(|n| model.get(n).ok_or_else(|| Error::not_rwkv("tensor is missing").tensor(n)))
         .collect::<Result<_>>()?;
     if !matches!(row.transform, Transform::Copy | Transform::Stack) {
+        // Small tensors (LoRAs, rescaled matrices): checked whole, in their own order.
+        for t in &sources {
+            check_finite(model, t, t.bytes(), 0)?;
+            check_fits(model, t, &t.to_f32()?, 0, ty)?;
+        }
         sink(&encode(&row_values(model, row)?, ty))?;
         for t in &sources {
             t.data.release_pages();
@@ -232,15 +274,23 @@ pub fn row_bytes(model: &Model, row: &GgufRow, ty: GgmlType, sink: &mut super::S
         let same = t.dtype.ggml_equivalent() == Some(ty);
         // Bytes written as they are: read straight from the file (no faults, nothing mapped).
         if let (true, crate::tensor::Bytes::Mapped { range, .. }, true) = (same, &t.data, model.path.is_file()) {
-            crate::output::stream_file_range(&model.path, range.clone(), sink)?;
+            let mut at = 0;
+            crate::output::stream_file_range(&model.path, range.clone(), &mut |chunk: &[u8]| {
+                check_finite(model, t, chunk, at)?;
+                at += chunk.len() / es;
+                sink(chunk)
+            })?;
             continue;
         }
         let bytes = t.bytes();
         for (i, chunk) in bytes.chunks(CHUNK / es * es).enumerate() {
+            check_finite(model, t, chunk, i * (CHUNK / es))?;
             if same {
                 sink(chunk)?;
             } else {
-                sink(&encode(&crate::dtype::to_f32(t.dtype, chunk).map_err(|e| e.tensor(&t.name))?, ty))?;
+                let values = crate::dtype::to_f32(t.dtype, chunk).map_err(|e| e.tensor(&t.name))?;
+                check_fits(model, t, &values, i * (CHUNK / es), ty)?;
+                sink(&encode(&values, ty))?;
             }
             if let crate::tensor::Bytes::Mapped { map, range } = &t.data {
                 let start = range.start + i * (CHUNK / es * es);

@@ -166,13 +166,16 @@ impl GgufFile {
         let mut tensors = Vec::with_capacity(infos.len());
         for (name, ne, ty, offset) in infos {
             let err = |m: String| Error::corrupt(m).tensor(&name);
-            let row = ty
-                .row_bytes(ne[0] as usize)
-                .ok_or_else(|| err(format!("a row of {} values is not whole {ty} blocks", ne[0])))?;
-            let bytes = ne[1..]
-                .iter()
-                .try_fold(row as u64, |a, &d| a.checked_mul(d))
-                .ok_or_else(|| err("size overflows".into()))?;
+            let (bs, ts) = (ty.block_size() as u64, ty.type_size() as u64);
+            if ne[0] % bs != 0 {
+                return Err(err(format!("a row of {} values is not whole {ty} blocks", ne[0])));
+            }
+            // One row must fit in the file (so that `ty.row_bytes(ne[0])` cannot overflow later).
+            let row = (ne[0] / bs).checked_mul(ts).filter(|&r| r <= data.len() as u64).ok_or_else(|| {
+                err(format!("a row of {} {ty} values is larger than the {}-byte file", ne[0], data.len()))
+            })?;
+            let bytes =
+                ne[1..].iter().try_fold(row, |a, &d| a.checked_mul(d)).ok_or_else(|| err("size overflows".into()))?;
             let start = (data_start as u64).checked_add(offset).ok_or_else(|| err("offset overflows".into()))?;
             let end = start.checked_add(bytes).filter(|&e| e <= data.len() as u64).ok_or_else(|| {
                 err(format!(

@@ -10,7 +10,7 @@ use crate::arch::gguf::Transform;
 use crate::arch::hf::{rows, HfRow};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::gguf::export::encode;
+use crate::gguf::export::{check_finite, check_fits, encode};
 use crate::gguf::Sink;
 use crate::model::Model;
 use safetensors_out::StTensor;
@@ -67,9 +67,12 @@ fn st_dtype(d: DType) -> Result<&'static str> {
 fn row_bytes(model: &Model, row: &HfRow, out: DType, sink: &mut Sink) -> Result<()> {
     let t = model.get(&row.source).ok_or_else(|| Error::not_rwkv("tensor is missing").tensor(&row.source))?;
     let ty = out.ggml_equivalent().expect("float dtype");
+    let es = t.dtype.size();
     match row.transform {
         Transform::Transpose => {
             let v = t.to_f32()?;
+            check_finite(model, t, t.bytes(), 0)?;
+            check_fits(model, t, &v, 0, ty)?;
             let s = t.squeezed_shape();
             let (a, b) = (s[0], s[1]);
             let mut o = vec![0f32; a * b];
@@ -83,16 +86,23 @@ fn row_bytes(model: &Model, row: &HfRow, out: DType, sink: &mut Sink) -> Result<
         _ if t.dtype == out && t.data.is_mapped() && model.path.is_file() => {
             // Bytes written as they are: read straight from the file (no faults, nothing mapped).
             let crate::tensor::Bytes::Mapped { range, .. } = &t.data else { unreachable!("checked is_mapped") };
-            crate::output::stream_file_range(&model.path, range.clone(), sink)?;
+            let mut at = 0;
+            crate::output::stream_file_range(&model.path, range.clone(), &mut |c: &[u8]| {
+                check_finite(model, t, c, at)?;
+                at += c.len() / es;
+                sink(c)
+            })?;
         }
         _ => {
-            let es = t.dtype.size();
             let chunk = (1 << 20) / es * es;
             for (i, c) in t.bytes().chunks(chunk).enumerate() {
+                check_finite(model, t, c, i * (chunk / es))?;
                 if t.dtype == out {
                     sink(c)?;
                 } else {
-                    sink(&encode(&crate::dtype::to_f32(t.dtype, c)?, ty))?;
+                    let values = crate::dtype::to_f32(t.dtype, c)?;
+                    check_fits(model, t, &values, i * (chunk / es), ty)?;
+                    sink(&encode(&values, ty))?;
                 }
                 if let crate::tensor::Bytes::Mapped { map, range } = &t.data {
                     let start = range.start + i * chunk;
@@ -105,13 +115,36 @@ fn row_bytes(model: &Model, row: &HfRow, out: DType, sink: &mut Sink) -> Result<
     Ok(())
 }
 
-/// Write the folder; returns the files written.
+/// Write the folder; returns the files written. On an error, the files this call wrote are
+/// removed again, and the folder too when this call created it (each file is written atomically,
+/// so nothing half-written is ever left).
 pub fn write_folder(
     model: &Model,
     dir: &Path,
     opts: &HfOptions,
-    mut progress: impl FnMut(usize, usize),
+    progress: impl FnMut(usize, usize),
 ) -> Result<Vec<PathBuf>> {
+    let created = !dir.exists();
+    let mut written = Vec::new();
+    let result = write_folder_files(model, dir, opts, progress, &mut written);
+    if result.is_err() {
+        for p in &written {
+            let _ = std::fs::remove_file(p);
+        }
+        if created {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+    result.map(|()| written)
+}
+
+fn write_folder_files(
+    model: &Model,
+    dir: &Path,
+    opts: &HfOptions,
+    mut progress: impl FnMut(usize, usize),
+    written: &mut Vec<PathBuf>,
+) -> Result<()> {
     let rows = rows(model.version, &model.hparams).map_err(|e| e.at(&model.path))?;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(e, dir))?;
     // Hash the source for the provenance file on another thread while the tensors are written.
@@ -146,7 +179,6 @@ pub fn write_folder(
     let total: usize = shards.iter().flatten().map(|t| t.n_bytes).sum();
     let count: usize = shards.iter().map(Vec::len).sum();
     let mut done = 0;
-    let mut written = Vec::new();
     let mut weight_map = std::collections::BTreeMap::new();
     for (i, mut shard) in shards.into_iter().enumerate() {
         let name = if n == 1 {
@@ -194,5 +226,5 @@ pub fn write_folder(
             }
         }
     }
-    Ok(written)
+    Ok(())
 }

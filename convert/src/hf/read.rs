@@ -79,7 +79,16 @@ pub fn read(dir: &Path) -> Result<Model> {
     for (name, dt, shape, data) in tensors {
         if let Some(layer) = name.strip_prefix("model.layers.").and_then(|r| r.strip_suffix(".attn.x_x")) {
             // fla's older layout: the six mixes packed as [6, C] in the order r, w, k, v, a, g.
-            let c = shape.last().copied().unwrap_or(0);
+            let c = match shape.as_slice() {
+                [6, c] => *c,
+                _ => {
+                    return Err(Error::not_rwkv(format!(
+                        "has shape {shape:?}; fla's packed token-shift mixes are [6, C]"
+                    ))
+                    .tensor(&name)
+                    .at(dir))
+                }
+            };
             let n = c * dt.size();
             for (i, m) in ["x_r", "x_w", "x_k", "x_v", "x_a", "x_g"].iter().enumerate() {
                 let part = Bytes::Owned(Arc::from(&data.as_slice()[i * n..(i + 1) * n]));

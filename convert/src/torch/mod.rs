@@ -112,8 +112,24 @@ impl TorchCheckpoint {
 
     /// Read every used zip entry and check it against its CRC-32 (reads all tensor data). torch
     /// writes CRC 0 when checksums are switched off (`set_crc32_options(False)`); those are skipped.
-    /// Returns how many entries were checked.
+    /// Then check that no float tensor holds NaN or an infinity (legacy files, which carry no
+    /// checksums, get this check too). Returns how many entries were CRC-checked.
     pub fn verify(&self) -> Result<usize> {
+        let checked = self.verify_crc()?;
+        for t in &self.tensors {
+            if let Some((i, v)) = crate::dtype::first_non_finite(t.dtype, t.bytes()) {
+                return Err(Error::corrupt(format!(
+                    "element {i} is {v}: the checkpoint holds non-finite weights (a diverged or damaged model)"
+                ))
+                .tensor(&t.name)
+                .at(&self.path));
+            }
+            t.data.release_pages();
+        }
+        Ok(checked)
+    }
+
+    fn verify_crc(&self) -> Result<usize> {
         let mut checked = 0;
         for r in self.records.iter().filter(|r| r.crc32 != 0) {
             let actual = crc32fast::hash(&self.map[r.range.clone()]);
@@ -226,6 +242,17 @@ pub fn materialize(name: &str, t: &TensorRef, storage: &StorageBytes) -> Result<
             shape,
             data: Bytes::Mapped { map: storage.map.clone(), range },
         });
+    }
+    // A view whose elements do not overlap has at most as many elements as its storage. More
+    // means strides that repeat elements (stride 0, as `expand()` makes): a few bytes of file
+    // could then ask for gigabytes of copy, so it is refused.
+    if numel > storage_numel {
+        return Err(Error::unsupported(format!(
+            "is a view of {numel} elements over storage '{}' of only {storage_numel}: its strides {:?} repeat \
+             elements (as expand() makes); save a contiguous copy (tensor.contiguous()) instead",
+            t.storage.key, t.stride
+        ))
+        .tensor(name));
     }
     // Gather a strided view element by element (rare: never seen in RWKV files).
     let mut out = Vec::with_capacity(numel * es);

@@ -22,7 +22,14 @@ struct Entry {
 /// walking one local header per tensor across a many-GB file never maps those pages into memory).
 fn entries<R: Read + Seek>(reader: R, map: &Mmap) -> Result<HashMap<String, Entry>> {
     let zip_err = |e: zip::result::ZipError| Error::corrupt(format!("not a readable zip archive: {e}"));
-    let mut archive = zip::ZipArchive::new(reader).map_err(zip_err)?;
+    // The directory of a zip is at its end: when it cannot be read, the usual cause is a file cut
+    // short (an interrupted download or copy).
+    let mut archive = zip::ZipArchive::new(reader).map_err(|e| {
+        Error::corrupt(format!(
+            "not a readable zip archive: {e}; its directory, at the end of the file, is missing or damaged \
+             (truncated? an interrupted download or copy cuts it off)"
+        ))
+    })?;
     let mut out = HashMap::with_capacity(archive.len());
     for i in 0..archive.len() {
         let file = archive.by_index_raw(i).map_err(zip_err)?;
