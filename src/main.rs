@@ -42,6 +42,13 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Ctrl-C: remove the files being written (their final names never exist half-written), then
+    // exit as an interrupted process does.
+    let _ = ctrlc::set_handler(|| {
+        let n = convert::output::remove_temporaries();
+        eprintln!("\ninterrupted{}", if n > 0 { format!("; removed {n} unfinished files") } else { String::new() });
+        std::process::exit(130);
+    });
     if let Some(n) = cli.threads {
         if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global() {
             eprintln!("error: --threads {n}: {e}");

@@ -6,6 +6,42 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+/// Temporary files being written right now, so that an interrupt handler can remove them
+/// (a process killed by a signal runs no destructors).
+static LIVE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn live() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Remove every temporary file still being written; for an interrupt (Ctrl-C) handler, just
+/// before the process exits. Final names are never touched: they appear only when complete.
+pub fn remove_temporaries() -> usize {
+    let files = std::mem::take(&mut *live());
+    files.iter().filter(|p| std::fs::remove_file(p).is_ok()).count()
+}
+
+/// A scratch file (e.g. the float GGUF a quantized one is made from): removed when dropped, and
+/// by [`remove_temporaries`] on an interrupt.
+pub struct TempPath(PathBuf);
+
+impl TempPath {
+    pub fn new(path: PathBuf) -> TempPath {
+        live().push(path.clone());
+        TempPath(path)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        live().retain(|p| p != &self.0);
+    }
+}
+
 pub struct AtomicFile {
     path: PathBuf,
     tmp: PathBuf,
@@ -20,6 +56,7 @@ impl AtomicFile {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
         let file = File::create(&tmp).map_err(|e| Error::io(e, &tmp))?;
+        live().push(tmp.clone());
         Ok(AtomicFile { path: path.to_path_buf(), tmp, writer: Some(BufWriter::with_capacity(1 << 20, file)) })
     }
 
@@ -32,13 +69,20 @@ impl AtomicFile {
         w.write_all(bytes).map_err(|e| Error::io(e, &self.path))
     }
 
-    /// Flush, sync and move into place.
+    /// Flush, sync and move into place. When any of these fails (a full disk usually shows up at
+    /// the last flush), the temporary file is removed: `Drop` no longer can, the writer is gone.
     pub fn finish(mut self) -> Result<()> {
         let w = self.writer.take().expect("open until finished");
-        let file = w.into_inner().map_err(|e| Error::io(e.into_error(), &self.path))?;
-        file.sync_all().map_err(|e| Error::io(e, &self.path))?;
-        drop(file);
-        std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(e, &self.path))
+        let done = w
+            .into_inner()
+            .map_err(|e| Error::io(e.into_error(), &self.path))
+            .and_then(|file| file.sync_all().map_err(|e| Error::io(e, &self.path)))
+            .and_then(|()| std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(e, &self.path)));
+        if done.is_err() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+        live().retain(|p| p != &self.tmp);
+        done
     }
 }
 
@@ -55,6 +99,7 @@ impl Drop for AtomicFile {
     fn drop(&mut self) {
         if self.writer.take().is_some() {
             let _ = std::fs::remove_file(&self.tmp);
+            live().retain(|p| p != &self.tmp);
         }
     }
 }

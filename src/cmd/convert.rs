@@ -89,22 +89,23 @@ fn run_quantized(args: &Args, ftype: quantize::ftype::FileType) -> Result<()> {
     };
     let name =
         args.name.clone().unwrap_or_else(|| args.out.file_stem().unwrap_or_default().to_string_lossy().into_owned());
-    let tmp = args.out.with_file_name(format!(".{}.float-{}.gguf", name, std::process::id()));
+    let tmp =
+        convert::output::TempPath::new(args.out.with_file_name(format!(".{}.float-{}.gguf", name, std::process::id())));
+    let tmp = tmp.path();
     let (writer, tensors) = plan(&model, float, &name)?;
     let bar = ProgressBar::new(tensors.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} tensors [{elapsed_precise}]").expect("template"),
     );
     bar.set_message("float GGUF");
-    let result = writer.write(&tmp, true, &tensors, |i| bar.set_position(i as u64 + 1)).and_then(|()| {
-        let f = convert::gguf::GgufFile::open(&tmp)?;
+    let result = writer.write(tmp, true, &tensors, |i| bar.set_position(i as u64 + 1)).and_then(|()| {
+        let f = convert::gguf::GgufFile::open(tmp)?;
         bar.set_position(0);
         bar.set_message(format!("{} → {}", ftype.name(), args.out.display()));
         convert::gguf::requantize::write(&f, &args.out, ftype, &Default::default(), args.force, |i| {
             bar.set_position(i as u64 + 1)
         })
     });
-    let _ = std::fs::remove_file(&tmp);
     bar.finish_and_clear();
     result?;
     eprintln!("wrote {} ({})", args.out.display(), ftype.name());

@@ -309,14 +309,18 @@ pub fn run(args: Args) -> Result<()> {
                 job.base = Some(dir.join(v.file_name(&args.name)));
             }
             None => {
-                let p = dir.join(format!(".{}.base-{}.gguf", args.name, std::process::id()));
+                let p = convert::output::TempPath::new(dir.join(format!(
+                    ".{}.base-{}.gguf",
+                    args.name,
+                    std::process::id()
+                )));
                 let (writer, tensors) = plan(&model, base_float, &args.name)?;
                 let b = bar("base");
                 b.set_length(tensors.len() as u64);
-                writer.write(&p, true, &tensors, |i| b.set_position(i as u64 + 1))?;
+                writer.write(p.path(), true, &tensors, |i| b.set_position(i as u64 + 1))?;
                 b.finish_and_clear();
-                temp_base = Some(p.clone());
-                job.base = Some(p);
+                job.base = Some(p.path().to_path_buf());
+                temp_base = Some(p);
             }
         }
     }
@@ -383,9 +387,7 @@ pub fn run(args: Args) -> Result<()> {
             });
         }
     });
-    if let Some(p) = temp_base {
-        let _ = std::fs::remove_file(p);
-    }
+    drop(temp_base);
     if let Some(e) = errors.into_inner().expect("errors").into_iter().next() {
         return Err(e);
     }
