@@ -637,6 +637,33 @@ mod tests {
         assert!(parse(&p).is_ok());
     }
 
+    /// The hostile shapes of the hardening issue, one each: refused with a clear message, quickly,
+    /// without allocating by what the file claims.
+    #[test]
+    fn hostile_opcodes_are_refused() {
+        let cases: [(&[u8], &str); 7] = [
+            // LONG1 of 200 bytes and LONG4 of 4 GiB (a huge integer).
+            (b"\x80\x02\x8a\xc8", "too large"),
+            (b"\x80\x02\x8b\xff\xff\xff\xff", "opcode 0x8b"),
+            // BUILD on a list.
+            (b"\x80\x02]}b.", "BUILD on a list"),
+            // REDUCE with a string as the callable.
+            (b"\x80\x02X\x01\x00\x00\x00f)R.", "REDUCE on a"),
+            // A memo index far beyond anything stored (LONG_BINPUT 2^32-1, then BINGET 7).
+            (b"\x80\x02]r\xff\xff\xff\xffh\x07.", ""),
+            // INST (protocol 0 object construction) and OBJ.
+            (b"\x80\x02(iposix\nsystem\n.", ""),
+            (b"\x80\x02(o.", ""),
+        ];
+        for (p, phrase) in cases {
+            let t = std::time::Instant::now();
+            let e = err(p);
+            assert!(t.elapsed().as_secs() < 1, "{p:?} took {:?}", t.elapsed());
+            assert!(e.message.contains(phrase), "{p:?}: {e}");
+            assert!(!e.message.is_empty());
+        }
+    }
+
     #[test]
     fn truncated_pickle_is_an_error() {
         let e = err(b"\x80\x02X\x10\x00\x00\x00abc");
