@@ -63,6 +63,15 @@ fn hparams(f: &GgufFile) -> Result<(Version, HParams)> {
         dim_ffn: get_u(f, &k("feed_forward_length"))?,
         ..HParams::default()
     };
+    // Every block has several tensors: a block count beyond the tensor count is a lie, and would
+    // make the tables below list millions of rows for a file of a few bytes.
+    if hp.n_layer == 0 || hp.n_layer > f.tensors.len() {
+        return Err(Error::corrupt(format!(
+            "{arch}.block_count is {}, but the file holds {} tensors",
+            hp.n_layer,
+            f.tensors.len()
+        )));
+    }
     hp.dim_att = tensor(f, "blk.0.time_mix_key.weight")?.shape()[0];
     if version != Version::V4 {
         let n = get_u(f, &k("wkv.head_size"))?;
