@@ -8,7 +8,8 @@
 #   scripts/fuzz.sh build [TARGET]           build one or every target
 #   scripts/fuzz.sh run TARGET SECONDS       fuzz one target; prints libFuzzer's final stats
 #   scripts/fuzz.sh all SECONDS [T=SECONDS]… every target in turn (per-target overrides, e.g.
-#                                            pickle=1200), summary table in fuzz/last-run.md
+#                                            pickle=1200), summary table in fuzz/last-run.md;
+#                                            FUZZ_TARGETS="gguf_reader tokenizer" narrows the list
 #   scripts/fuzz.sh list                     the targets
 #
 # Everything runs under `nice -n 19` with one build job and one fuzzer process. A run that stops
@@ -33,6 +34,8 @@ SANITIZER="${FUZZ_SANITIZER:-address}"
 export ASAN_OPTIONS="detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 LOGS="$FUZZ/logs"
 TARGETS=(pickle torch_zip torch_legacy safetensors_header gguf_reader tokenizer dequantize)
+# `all` runs these (all of them unless FUZZ_TARGETS="a b ..." narrows the list).
+read -r -a SELECTED <<<"${FUZZ_TARGETS:-${TARGETS[*]}}"
 
 max_len() {
     case "$1" in
@@ -107,14 +110,15 @@ run() {
     before="$(count_artifacts "$target")"
     start="$(date +%s)"
     deadline=$((start + seconds))
-    log="$LOGS/$target.log"
+    # Logs are per invocation ($$): several sessions may fuzz at once and share fuzz/logs.
+    log="$LOGS/$target.$$.log"
     : >"$log"
     while :; do
         now="$(date +%s)"
         left=$((deadline - now))
         ((left > 0)) || break
         runs=$((runs + 1))
-        local one="$LOGS/$target.run$runs.log"
+        local one="$LOGS/$target.$$.run$runs.log"
         cd "$ROOT"
         set +e
         nice -n 19 "$bin" "$FUZZ/corpus/$target" \
@@ -157,10 +161,10 @@ run() {
     rate=$((elapsed > 0 ? execs / elapsed : 0))
     echo "== $target: ${elapsed}s, $execs execs ($rate/s), cov $cov, ft $ft, corpus $corp, peak rss ${rss} MB, $found new findings, $runs run(s)"
     echo "   final stats of the last run:"
-    grep -E '^stat::' "$LOGS/$target.run$runs.log" | sed 's/^/   /' || true
+    grep -E '^stat::' "$LOGS/$target.$$.run$runs.log" | sed 's/^/   /' || true
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$elapsed" "$execs" "$rate" "$cov" "$ft" "$corp" "$found" "$rss" \
-        >>"$LOGS/results.tsv"
-    rm -f "$LOGS/$target".run*.log
+        >>"${RESULTS:-$LOGS/results.tsv}"
+    rm -f "$LOGS/$target.$$".run*.log
 }
 
 all() {
@@ -173,17 +177,19 @@ all() {
         override["${kv%%=*}"]="${kv#*=}"
     done
     mkdir -p "$LOGS"
-    : >"$LOGS/results.tsv"
+    RESULTS="$LOGS/results.$$.tsv"
+    : >"$RESULTS"
     local started t
     started="$(date -u '+%Y-%m-%d %H:%M UTC')"
-    for t in "${TARGETS[@]}"; do
+    for t in "${SELECTED[@]}"; do
+        is_target "$t"
         run "$t" "${override[$t]:-$seconds}"
     done
     {
         echo "# Last fuzzing run"
         echo
         echo "Started $started, finished $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' + local changes');"
-        echo "\`scripts/fuzz.sh all $seconds${*:+ $*}\`, sanitizer $SANITIZER, one process, \`nice -n 19\`, -rss_limit_mb=2048 -timeout=10."
+        echo "\`${FUZZ_TARGETS:+FUZZ_TARGETS=\"$FUZZ_TARGETS\" }scripts/fuzz.sh all $seconds${*:+ $*}\`, sanitizer $SANITIZER, one process, \`nice -n 19\`, -rss_limit_mb=2048 -timeout=10."
         echo "cov/ft: libFuzzer's edge coverage and features at the end of the last run; findings: new files in"
         echo "fuzz/artifacts/TARGET/ (crash, timeout, oom, leak) during this run."
         echo
@@ -191,7 +197,7 @@ all() {
         echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
         while IFS=$'\t' read -r t s e r c f corp found rss; do
             echo "| $t | $s | $e | $r | $c | $f | $corp | $found | $rss |"
-        done <"$LOGS/results.tsv"
+        done <"$RESULTS"
     } >"$FUZZ/last-run.md"
     cat "$FUZZ/last-run.md"
 }

@@ -307,6 +307,48 @@ fn values_that_overflow_f16() {
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
 }
 
+/// Odd but valid shapes: LoRAs of rank 1, whose [C, 1] matrices squeeze to one dimension (the
+/// writers used to index the squeezed shape and panicked). RWKV-6 and RWKV-7 convert to GGUF and
+/// to HF, and both read back with the source's values.
+#[test]
+fn rank_one_loras_convert_and_read_back() {
+    use convert::arch::{HParams, Version};
+    let case = Case::new("rank-1");
+    let base = HParams {
+        n_layer: 2,
+        n_embd: 8,
+        vocab_size: 16,
+        dim_att: 8,
+        dim_ffn: 32,
+        n_head: Some(2),
+        head_size: Some(4),
+        ..HParams::default()
+    };
+    let v6 = HParams { time_mix_extra_dim: Some(1), time_decay_extra_dim: Some(1), ..base.clone() };
+    let v7 = HParams { decay_lora: Some(1), a_lora: Some(1), v_lora: Some(1), gate_lora: Some(1), ..base.clone() };
+    for (tag, version, hp) in [("v6", Version::V6, v6), ("v7", Version::V7, v7)] {
+        let input = case.save(&format!("{tag}-rank1.pth"), &convert::synth::tensors(version, &hp, DType::BF16, 1));
+        let source = convert::Model::open(&input).unwrap();
+        for (to, out) in [("gguf", case.path(&format!("{tag}.gguf"))), ("hf", case.path(&format!("{tag}-hf")))] {
+            let made = cli(&["convert".as_ref(), input.as_os_str(), "--to".as_ref(), to.as_ref(), out.as_os_str()]);
+            if tag == "v6" && to == "hf" {
+                // The RWKV org's Rwkv6ForCausalLM derives its LoRA ranks from the width: a clear
+                // refusal, not a folder its code cannot load.
+                assert!(!made.status.success());
+                assert!(String::from_utf8_lossy(&made.stderr).contains("hard-codes LoRA ranks"));
+                continue;
+            }
+            assert!(made.status.success(), "{tag} → {to}: {}", String::from_utf8_lossy(&made.stderr));
+            let back = convert::Model::open(&out).unwrap_or_else(|e| panic!("{tag} {to} reads back: {e}"));
+            for t in &source.tensors {
+                let b = back.get(&t.name).unwrap_or_else(|| panic!("{tag} {to}: no {}", t.name));
+                assert_eq!(b.squeezed_shape(), t.squeezed_shape(), "{tag} {to} {}", t.name);
+                assert_eq!(b.to_f32().unwrap(), t.to_f32().unwrap(), "{tag} {to} {}: values", t.name);
+            }
+        }
+    }
+}
+
 /// A GGUF written by the tool, then one tensor record's offset moved past the end of the file.
 #[test]
 fn gguf_tensor_offset_past_the_end() {

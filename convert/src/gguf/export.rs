@@ -165,15 +165,21 @@ pub fn row_values(model: &Model, row: &GgufRow) -> Result<Vec<f32>> {
     let mut srcs = Vec::with_capacity(row.sources.len());
     for name in &row.sources {
         let t = model.get(name).ok_or_else(|| Error::not_rwkv("tensor is missing").tensor(name))?;
-        srcs.push((t.to_f32()?, t.squeezed_shape()));
+        srcs.push(t.to_f32()?);
     }
-    let (first, shape) =
-        srcs.first().cloned().ok_or_else(|| Error::corrupt("row without sources").tensor(&row.gguf))?;
+    let first = srcs.first().cloned().ok_or_else(|| Error::corrupt("row without sources").tensor(&row.gguf))?;
+    // Dimensions come from the row's written shape, not from the source's squeezed one: a LoRA
+    // of rank 1 ([C, 1]) squeezes to one dimension. Validation made the element counts equal.
+    let bad = || Error::corrupt(format!("row shape {:?} does not fit its transform", row.shape)).tensor(&row.gguf);
     Ok(match row.transform {
         Transform::Copy => first,
-        Transform::Stack => srcs.into_iter().flat_map(|(v, _)| v).collect(),
+        Transform::Stack => srcs.into_iter().flatten().collect(),
         Transform::Transpose => {
-            let (a, b) = (shape[0], shape[1]);
+            // Written [b, a] from a source [a, b].
+            let (a, b) = match row.shape[..] {
+                [b, a] if a * b == first.len() => (a, b),
+                _ => return Err(bad()),
+            };
             let mut out = vec![0f32; a * b];
             for i in 0..a {
                 for j in 0..b {
@@ -183,7 +189,11 @@ pub fn row_values(model: &Model, row: &GgufRow) -> Result<Vec<f32>> {
             out
         }
         Transform::Permute021 => {
-            let (p, d, c) = (shape[0], shape[1], shape[2]);
+            // Written [p, c, d] from a source [p, d, c].
+            let (p, d, c) = match row.shape[..] {
+                [p, c, d] if p * c * d == first.len() => (p, d, c),
+                _ => return Err(bad()),
+            };
             let mut out = vec![0f32; p * d * c];
             for q in 0..p {
                 for i in 0..d {
@@ -195,7 +205,8 @@ pub fn row_values(model: &Model, row: &GgufRow) -> Result<Vec<f32>> {
             out
         }
         Transform::Rescale(k) => {
-            let s = (1u64 << k) as f32;
+            // 2^k as a float: a shift would overflow past layer 383 (k = layer / 6).
+            let s = 2f32.powi(k.min(i32::MAX as u32) as i32);
             first.into_iter().map(|v| v / s).collect()
         }
     })

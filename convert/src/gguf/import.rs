@@ -174,7 +174,15 @@ pub fn from_file(f: &GgufFile) -> Result<Model> {
         for src in &row.sources {
             let shape = specs[src].clone();
             let n = shape.iter().product::<usize>() * es;
-            let sq = crate::tensor::squeeze(&shape);
+            // The trailing dimensions of the source's shape, unsqueezed: a rank-1 LoRA is [C, 1].
+            let dims = |k: usize| -> Result<Vec<usize>> {
+                let d = shape[shape.len().saturating_sub(k)..].to_vec();
+                if d.len() == k {
+                    Ok(d)
+                } else {
+                    Err(Error::not_rwkv(format!("shape {shape:?} has fewer than {k} dimensions")).tensor(src))
+                }
+            };
             let part = &base[offset..offset + n];
             let data = match row.transform {
                 Transform::Copy | Transform::Stack if owned.is_none() => {
@@ -183,8 +191,14 @@ pub fn from_file(f: &GgufFile) -> Result<Model> {
                 Transform::Copy | Transform::Stack => {
                     Bytes::Shared { buf: owned.clone().expect("owned"), range: offset..offset + n }
                 }
-                Transform::Transpose => Bytes::Owned(Arc::from(permute_bytes(part, es, (1, sq[1], sq[0])))),
-                Transform::Permute021 => Bytes::Owned(Arc::from(permute_bytes(part, es, (sq[0], sq[2], sq[1])))),
+                Transform::Transpose => {
+                    let d = dims(2)?;
+                    Bytes::Owned(Arc::from(permute_bytes(part, es, (1, d[1], d[0]))))
+                }
+                Transform::Permute021 => {
+                    let d = dims(3)?;
+                    Bytes::Owned(Arc::from(permute_bytes(part, es, (d[0], d[2], d[1]))))
+                }
                 Transform::Rescale(_) => {
                     // The divisor in the file is 2^(layer / rescale_every) as its metadata says.
                     let layer: usize = src.split('.').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);

@@ -73,8 +73,12 @@ fn row_bytes(model: &Model, row: &HfRow, out: DType, sink: &mut Sink) -> Result<
             let v = t.to_f32()?;
             check_finite(model, t, t.bytes(), 0)?;
             check_fits(model, t, &v, 0, ty)?;
-            let s = t.squeezed_shape();
-            let (a, b) = (s[0], s[1]);
+            // Written [b, a] from a source [a, b]; from the row's shape, not the source's
+            // squeezed one (a LoRA of rank 1, [C, 1], squeezes to one dimension).
+            let (a, b) = match row.shape[..] {
+                [b, a] if a * b == v.len() => (a, b),
+                _ => return Err(Error::corrupt(format!("shape {:?} is not a matrix", row.shape)).tensor(&row.hf)),
+            };
             let mut o = vec![0f32; a * b];
             for i in 0..a {
                 for j in 0..b {
