@@ -271,22 +271,7 @@ fn quantize_affine_w(
         ls[j] = (nearest_int(inv_scale * scales[j]) as u8).min(63);
         lm[j] = (nearest_int(inv_min * mins[j]) as u8).min(63);
     }
-    let mut packed = [0u8; 12];
-    pack_scales_mins(&ls, &lm, &mut packed);
-    let (d16, dmin16) = (to_f16(max_scale / 63.0), to_f16(max_min / 63.0));
-    let (d, dmin) = (from_f16(&d16), from_f16(&dmin16));
-    for j in 0..8 {
-        let (sc, m) = scale_min(j, &packed);
-        let dj = d * sc as f32;
-        if dj == 0.0 {
-            continue;
-        }
-        let dm = dmin * m as f32;
-        for i in 0..32 {
-            l[32 * j + i] = nearest_int((x[32 * j + i] + dm) / dj).clamp(0, nmax) as u8;
-        }
-    }
-    (d16, dmin16, packed, l)
+    finish_affine(x, nmax, &ls, &lm, to_f16(max_scale / 63.0), to_f16(max_min / 63.0), l)
 }
 
 fn quantize_affine_imatrix(x: &[f32], nmax: i32, qw: &[f32]) -> ([u8; 2], [u8; 2], [u8; 12], [u8; QK_K]) {
@@ -311,9 +296,22 @@ fn quantize_affine_imatrix(x: &[f32], nmax: i32, qw: &[f32]) -> ([u8; 2], [u8; 2
         ls[j] = ls[j].min(63);
         lm[j] = lm[j].min(63);
     }
+    finish_affine(x, nmax, &ls, &lm, to_f16(d_block), to_f16(m_block), l)
+}
+
+/// The common end of both affine paths: pack the 6-bit scales and mins, then recompute every
+/// code from the fp16 super-block scales as stored (ggml requantizes against the rounded ones).
+fn finish_affine(
+    x: &[f32],
+    nmax: i32,
+    ls: &[u8; 8],
+    lm: &[u8; 8],
+    d16: [u8; 2],
+    dmin16: [u8; 2],
+    mut l: [u8; QK_K],
+) -> ([u8; 2], [u8; 2], [u8; 12], [u8; QK_K]) {
     let mut packed = [0u8; 12];
-    pack_scales_mins(&ls, &lm, &mut packed);
-    let (d16, dmin16) = (to_f16(d_block), to_f16(m_block));
+    pack_scales_mins(ls, lm, &mut packed);
     let (d, dmin) = (from_f16(&d16), from_f16(&dmin16));
     for j in 0..8 {
         let (sc, m) = scale_min(j, &packed);
