@@ -429,6 +429,21 @@ fn safetensors_header_whose_shape_and_offsets_disagree() {
 }
 
 #[test]
+fn safetensors_header_with_a_negative_dimension() {
+    let case = Case::new("safetensors-negative-dim");
+    let dir = hf_folder(&case);
+    let file = dir.join("model.safetensors");
+    let tensor = "model.layers.0.attn.r_k";
+    rewrite_header(&file, |h| {
+        h[tensor]["shape"] = serde_json::json!([2, -64]);
+    });
+    case.inspect_and_convert_fail(
+        &dir,
+        &["model.safetensors", &format!("tensor '{tensor}'"), "shape [2,-64] has an entry that is not a size"],
+    );
+}
+
+#[test]
 fn safetensors_header_longer_than_the_file() {
     let case = Case::new("safetensors-header-length");
     let dir = hf_folder(&case);

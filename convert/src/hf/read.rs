@@ -53,8 +53,12 @@ pub fn read(dir: &Path) -> Result<Model> {
                 .as_array()
                 .ok_or_else(|| err("no shape".into()))?
                 .iter()
-                .filter_map(|d| d.as_u64().map(|d| d as usize))
-                .collect();
+                .map(|d| {
+                    d.as_u64()
+                        .and_then(|d| usize::try_from(d).ok())
+                        .ok_or_else(|| err(format!("shape {} has an entry that is not a size", info["shape"])))
+                })
+                .collect::<Result<_>>()?;
             let offs: Vec<usize> = info["data_offsets"]
                 .as_array()
                 .ok_or_else(|| err("no offsets".into()))?
