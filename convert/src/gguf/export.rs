@@ -160,6 +160,17 @@ pub fn tokenizer(vocab_size: usize) -> Result<Vec<(String, Value)>> {
     ])
 }
 
+/// A row-major `[a, b]` matrix as `[b, a]` (both writers' `Transform::Transpose`).
+pub fn transpose(v: &[f32], a: usize, b: usize) -> Vec<f32> {
+    let mut out = vec![0f32; a * b];
+    for i in 0..a {
+        for j in 0..b {
+            out[j * a + i] = v[i * b + j];
+        }
+    }
+    out
+}
+
 /// The f32 values of a row, transformed from its sources.
 pub fn row_values(model: &Model, row: &GgufRow) -> Result<Vec<f32>> {
     let mut srcs = Vec::with_capacity(row.sources.len());
@@ -180,13 +191,7 @@ pub fn row_values(model: &Model, row: &GgufRow) -> Result<Vec<f32>> {
                 [b, a] if a * b == first.len() => (a, b),
                 _ => return Err(bad()),
             };
-            let mut out = vec![0f32; a * b];
-            for i in 0..a {
-                for j in 0..b {
-                    out[j * a + i] = first[i * b + j];
-                }
-            }
-            out
+            transpose(&first, a, b)
         }
         Transform::Permute021 => {
             // Written [p, c, d] from a source [p, d, c].

@@ -10,7 +10,7 @@ use crate::arch::gguf::Transform;
 use crate::arch::hf::{rows, HfRow};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::gguf::export::{check_finite, check_fits, encode};
+use crate::gguf::export::{check_finite, check_fits, encode, transpose};
 use crate::gguf::Sink;
 use crate::model::Model;
 use safetensors_out::StTensor;
@@ -79,13 +79,7 @@ fn row_bytes(model: &Model, row: &HfRow, out: DType, sink: &mut Sink) -> Result<
                 [b, a] if a * b == v.len() => (a, b),
                 _ => return Err(Error::corrupt(format!("shape {:?} is not a matrix", row.shape)).tensor(&row.hf)),
             };
-            let mut o = vec![0f32; a * b];
-            for i in 0..a {
-                for j in 0..b {
-                    o[j * a + i] = v[i * b + j];
-                }
-            }
-            sink(&encode(&o, ty))?;
+            sink(&encode(&transpose(&v, a, b), ty))?;
         }
         _ if t.dtype == out && t.data.is_mapped() && model.path.is_file() => {
             // Bytes written as they are: read straight from the file (no faults, nothing mapped).
