@@ -54,12 +54,24 @@ pub enum FileKind {
     Other,
 }
 
-pub const LEGACY_MAGIC: &[u8] = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19";
+/// torch's legacy magic number, 0x1950a86a20f9469cfc6c, as the LONG1 operand it is pickled as.
+const LEGACY_MAGIC_LONG1: &[u8] = b"\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19";
+
+/// The legacy stream starts with the magic number pickled in the caller's protocol: PROTO 2 (the
+/// default) and the LONG1, or, from protocol 4 on, PROTO and a FRAME of 8 length bytes first.
+pub fn is_legacy_stream(head: &[u8]) -> bool {
+    match head {
+        [0x80, 2 | 3, rest @ ..] => rest.starts_with(LEGACY_MAGIC_LONG1),
+        [0x80, 4 | 5, 0x95, rest @ ..] => rest.get(8..).is_some_and(|r| r.starts_with(LEGACY_MAGIC_LONG1)),
+        [0x80, 4 | 5, rest @ ..] => rest.starts_with(LEGACY_MAGIC_LONG1),
+        _ => false,
+    }
+}
 
 pub fn sniff(head: &[u8]) -> FileKind {
     if head.starts_with(b"PK\x03\x04") {
         FileKind::TorchZip
-    } else if head.starts_with(LEGACY_MAGIC) {
+    } else if is_legacy_stream(head) {
         FileKind::TorchLegacy
     } else {
         FileKind::Other

@@ -24,7 +24,14 @@ fn entries<R: Read + Seek>(reader: R, map: &Mmap) -> Result<HashMap<String, Entr
     let zip_err = |e: zip::result::ZipError| Error::corrupt(format!("not a readable zip archive: {e}"));
     // The directory of a zip is at its end: when it cannot be read, the usual cause is a file cut
     // short (an interrupted download or copy).
-    let mut archive = zip::ZipArchive::new(reader).map_err(|e| {
+    // A torch archive starts at byte 0 (we sniffed its first local header there). Saying so
+    // matters: left to detect the offset, zip 9.8 takes `EOCD - directory size` as the directory's
+    // start, which ignores the zip64 end records (76 bytes) that torch always writes between the
+    // directory and the EOCD; when the first directory record is itself 76 bytes long (a 30-byte
+    // name such as `tiny-rwkv-6v0-1m-fp32/data.pkl`), the second record sits exactly there, and
+    // every offset in the archive is read 76 bytes off ("Invalid Central Directory header").
+    let config = zip::read::Config { archive_offset: zip::read::ArchiveOffset::Known(0) };
+    let mut archive = zip::ZipArchive::with_config(config, reader).map_err(|e| {
         Error::corrupt(format!(
             "not a readable zip archive: {e}; its directory, at the end of the file, is missing or damaged \
              (truncated? an interrupted download or copy cuts it off)"

@@ -242,7 +242,7 @@ fn main() {
             put(&dir("pickle"), &format!("golden-{stem}-{i}.pkl"), pkl);
         }
         let bytes = std::fs::read(p).unwrap();
-        if bytes.starts_with(convert::torch::LEGACY_MAGIC) {
+        if convert::torch::is_legacy_stream(&bytes) {
             for (i, pkl) in legacy_pickles(&bytes).iter().enumerate() {
                 put(&dir("pickle"), &format!("golden-{stem}-legacy-{i}.pkl"), pkl);
             }

@@ -1,0 +1,107 @@
+//! A family of files written by torch.save itself (golden/torch-family, by
+//! golden/make_torch_family.py): every stem length 1..48 (torch names each entry under the stem,
+//! which moves the zip directory's record sizes), 0..65536 entries (the EOCD's 16-bit counts
+//! saturate at 65535), storage sizes and dtypes, views, alignment 4096, CRC-32s off, pickle
+//! protocols 2 and 4, zip and legacy containers. Every file must read back as torch wrote it.
+
+use convert::torch::{Container, TorchCheckpoint};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/torch-family")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn dtype(torch: &str) -> &'static str {
+    match torch {
+        "float32" => "f32",
+        "float16" => "f16",
+        "bfloat16" => "bf16",
+        "float64" => "f64",
+        "int32" => "i32",
+        "int16" => "i16",
+        "uint8" => "u8",
+        "bool" => "bool",
+        other => panic!("unexpected dtype {other}"),
+    }
+}
+
+fn check(file: &str, want: &Value) {
+    let path = dir().join(file);
+    let ckpt = TorchCheckpoint::open(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let legacy = want["container"] == "legacy";
+    assert_eq!(ckpt.container == Container::Legacy, legacy, "{file}: container");
+    if let Some(n) = want["rule"]["scalars"].as_u64() {
+        // Tensor tN is the float32 scalar N.
+        assert_eq!(ckpt.tensors.len() as u64, n, "{file}");
+        for (i, t) in ckpt.tensors.iter().enumerate() {
+            assert_eq!(t.name, format!("t{i}"), "{file}");
+            assert_eq!(t.bytes(), (i as f32).to_le_bytes(), "{file} {}", t.name);
+        }
+    } else {
+        let tensors = want["tensors"].as_array().unwrap();
+        assert_eq!(ckpt.tensors.len(), tensors.len(), "{file}");
+        for (t, w) in ckpt.tensors.iter().zip(tensors) {
+            assert_eq!(t.name, w["name"].as_str().unwrap(), "{file}: order");
+            assert_eq!(t.dtype.name(), dtype(w["dtype"].as_str().unwrap()), "{file} {}", t.name);
+            let shape: Vec<usize> =
+                w["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+            assert_eq!(t.shape, shape, "{file} {}", t.name);
+            assert_eq!(hex(t.bytes()), w["sha256"].as_str().unwrap(), "{file} {}: values differ", t.name);
+        }
+    }
+    // The stored CRC-32s hold (torch writes 0 when they are switched off).
+    let checked = ckpt.verify().unwrap_or_else(|e| panic!("{file}: {e}"));
+    if !legacy && file != "no-crc.pth" {
+        assert!(checked > 0 || ckpt.tensors.is_empty(), "{file}: no CRC checked");
+    }
+    if file == "no-crc.pth" {
+        assert_eq!(checked, 0);
+    }
+}
+
+#[test]
+fn every_torch_saved_file_of_the_family_reads_back() {
+    let manifest: Value = serde_json::from_str(&std::fs::read_to_string(dir().join("family.json")).unwrap()).unwrap();
+    let files = manifest["files"].as_object().unwrap();
+    // Every file on disk is in the manifest and the other way round.
+    let on_disk = std::fs::read_dir(dir())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "pth"))
+        .count();
+    assert_eq!(on_disk, files.len());
+    assert!(files.len() >= 60, "the family shrank: {}", files.len());
+    for (file, want) in files {
+        check(file, want);
+    }
+}
+
+/// The file past 4 GiB that `make_torch_family.py --big DIR` writes (zip64 extra fields for
+/// offsets and sizes); too big to commit, read when RWKV_TORCH_FAMILY_BIG names its folder.
+#[test]
+fn a_torch_file_past_4_gib_reads_back_when_present() {
+    let Some(dir) = std::env::var_os("RWKV_TORCH_FAMILY_BIG") else {
+        eprintln!("skipped: RWKV_TORCH_FAMILY_BIG is not set (python golden/make_torch_family.py --big DIR)");
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let meta: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("over-4gib.json")).unwrap()).unwrap();
+    let ckpt = TorchCheckpoint::open(&dir.join("over-4gib.pth")).unwrap();
+    let small = ckpt.tensors.iter().find(|t| t.name == "small").unwrap();
+    let want: Vec<u8> = (0..10).flat_map(|i| (i as f32).to_le_bytes()).collect();
+    assert_eq!(small.bytes(), want);
+    let huge = ckpt.tensors.iter().find(|t| t.name == "huge").unwrap();
+    let n = meta["huge_len"].as_u64().unwrap() as usize;
+    let every = meta["ones_every"].as_u64().unwrap() as usize;
+    assert_eq!(huge.shape, vec![n]);
+    let b = huge.bytes();
+    for i in (0..n).step_by(every / 4) {
+        let v = f32::from_le_bytes(b[4 * i..4 * i + 4].try_into().unwrap());
+        assert_eq!(v, if i % every == 0 { 1.0 } else { 0.0 }, "element {i}");
+    }
+}
