@@ -134,6 +134,9 @@ pub fn tensor_type(name: &str, ne: &[u64], ftype: FileType, o: &Overrides) -> Op
         return Some(default);
     }
     let mut t = default;
+    if !o.pure && name == "token_embd.weight" && ftype == FileType::IQ3XXS {
+        t = GgmlType::IQ3S;
+    }
     if !o.pure && name == "output.weight" {
         t = if ne[0] as usize % default.block_size() != 0 {
             GgmlType::Q8_0
@@ -146,6 +149,23 @@ pub fn tensor_type(name: &str, ne: &[u64], ftype: FileType, o: &Overrides) -> Op
         };
     }
     Some(fallback(t, ne[0] as usize))
+}
+
+/// llama.cpp's `tensor_requires_imatrix`: whether quantizing `name` to `ty` in a file of `ftype`
+/// needs importance data. The token embedding and the output matrix never do (the embedding is a
+/// lookup: no activations reach it, so no importance matrix has an entry for it).
+pub fn requires_imatrix(name: &str, ty: GgmlType, ftype: FileType) -> bool {
+    if name == "token_embd.weight" || name == "per_layer_token_embd.weight" || name == "output.weight" {
+        return false;
+    }
+    match ty {
+        GgmlType::IQ3XXS | GgmlType::IQ2XXS | GgmlType::IQ2XS | GgmlType::IQ2S | GgmlType::IQ1M | GgmlType::IQ1S => {
+            true
+        }
+        // K-quants never do, except Q2_K in a Q2_K_S file.
+        GgmlType::Q2K => ftype.name() == "Q2_K_S",
+        _ => false,
+    }
 }
 
 /// `tensor_type_fallback`: a row that is not whole blocks gets a 32-block type, else F16.
@@ -202,6 +222,16 @@ mod tests {
         assert_eq!(t("blk.0.time_mix_key.weight", &[160, 160], FileType::Q4KM), Some(GgmlType::Q5_0));
         assert_eq!(t("output.weight", &[160, 65536], FileType::Q4KM), Some(GgmlType::Q8_0));
         assert_eq!(t("blk.0.time_mix_key.weight", &[160, 160], FileType::IQ3XS), Some(GgmlType::IQ4NL));
+        // IQ3_XXS files keep the embedding at IQ3_S and the output at Q5_K; neither needs an imatrix.
+        assert_eq!(t("token_embd.weight", &out, FileType::IQ3XXS), Some(GgmlType::IQ3S));
+        assert_eq!(t("output.weight", &out, FileType::IQ3XXS), Some(GgmlType::Q5K));
+        assert_eq!(t("blk.0.time_mix_key.weight", &big, FileType::IQ3XXS), Some(GgmlType::IQ3XXS));
+        let pure = Overrides { pure: true, ..Overrides::default() };
+        assert_eq!(tensor_type("token_embd.weight", &out, FileType::IQ3XXS, &pure), Some(GgmlType::IQ3XXS));
+        assert!(!requires_imatrix("token_embd.weight", GgmlType::IQ3XXS, FileType::IQ3XXS));
+        assert!(!requires_imatrix("output.weight", GgmlType::IQ3XXS, FileType::IQ3XXS));
+        assert!(requires_imatrix("blk.0.time_mix_key.weight", GgmlType::IQ3XXS, FileType::IQ3XXS));
+        assert!(!requires_imatrix("blk.0.time_mix_key.weight", GgmlType::IQ3S, FileType::IQ3XXS));
         assert_eq!(n_dims(&[256, 1, 1, 6]), 4);
         assert_eq!(n_dims(&[256, 1, 1]), 1);
         assert_eq!(FileType::parse("q4_k"), Some(FileType::Q4KM));

@@ -4,20 +4,7 @@
 
 use super::{HParams, Version};
 
-/// How GGUF bytes are made from the source tensors (and inverted on reading).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transform {
-    /// Values unchanged; only the recorded shape differs (squeeze, flatten).
-    Copy,
-    /// 2-D transpose: `[a, b]` → `[b, a]`.
-    Transpose,
-    /// Several `[1,1,C]` vectors stacked in the listed order.
-    Stack,
-    /// RWKV-6 `time_maa_w2` `[5, D, C]` → `[5, C, D]`.
-    Permute021,
-    /// Divide by 2^k (RWKV-6 `rescale_every`, baked in by llama.cpp's converter).
-    Rescale(u32),
-}
+pub use super::transform::Transform;
 
 #[derive(Debug, Clone)]
 pub struct GgufRow {

@@ -160,17 +160,6 @@ pub fn tokenizer(vocab_size: usize) -> Result<Vec<(String, Value)>> {
     ])
 }
 
-/// A row-major `[a, b]` matrix as `[b, a]` (both writers' `Transform::Transpose`).
-pub fn transpose(v: &[f32], a: usize, b: usize) -> Vec<f32> {
-    let mut out = vec![0f32; a * b];
-    for i in 0..a {
-        for j in 0..b {
-            out[j * a + i] = v[i * b + j];
-        }
-    }
-    out
-}
-
 /// The f32 values of a row, transformed from its sources.
 pub fn row_values(model: &Model, row: &GgufRow) -> Result<Vec<f32>> {
     let mut srcs = Vec::with_capacity(row.sources.len());
@@ -178,43 +167,10 @@ pub fn row_values(model: &Model, row: &GgufRow) -> Result<Vec<f32>> {
         let t = model.get(name).ok_or_else(|| Error::not_rwkv("tensor is missing").tensor(name))?;
         srcs.push(t.to_f32()?);
     }
-    let first = srcs.first().cloned().ok_or_else(|| Error::corrupt("row without sources").tensor(&row.gguf))?;
-    // Dimensions come from the row's written shape, not from the source's squeezed one: a LoRA
-    // of rank 1 ([C, 1]) squeezes to one dimension. Validation made the element counts equal.
-    let bad = || Error::corrupt(format!("row shape {:?} does not fit its transform", row.shape)).tensor(&row.gguf);
-    Ok(match row.transform {
-        Transform::Copy => first,
-        Transform::Stack => srcs.into_iter().flatten().collect(),
-        Transform::Transpose => {
-            // Written [b, a] from a source [a, b].
-            let (a, b) = match row.shape[..] {
-                [b, a] if a * b == first.len() => (a, b),
-                _ => return Err(bad()),
-            };
-            transpose(&first, a, b)
-        }
-        Transform::Permute021 => {
-            // Written [p, c, d] from a source [p, d, c].
-            let (p, d, c) = match row.shape[..] {
-                [p, c, d] if p * c * d == first.len() => (p, d, c),
-                _ => return Err(bad()),
-            };
-            let mut out = vec![0f32; p * d * c];
-            for q in 0..p {
-                for i in 0..d {
-                    for j in 0..c {
-                        out[q * c * d + j * d + i] = first[q * d * c + i * c + j];
-                    }
-                }
-            }
-            out
-        }
-        Transform::Rescale(k) => {
-            // 2^k as a float: a shift would overflow past layer 383 (k = layer / 6).
-            let s = 2f32.powi(k.min(i32::MAX as u32) as i32);
-            first.into_iter().map(|v| v / s).collect()
-        }
-    })
+    // The row's written shape decides the layout, not the source's squeezed one: a LoRA of
+    // rank 1 ([C, 1]) squeezes to one dimension.
+    let refs: Vec<&[f32]> = srcs.iter().map(|s| s.as_slice()).collect();
+    row.transform.apply(&refs, &row.shape).map_err(|e| e.tensor(&row.gguf))
 }
 
 /// Little-endian bytes of `values` in a float GGUF type.

@@ -99,23 +99,6 @@ fn hparams(f: &GgufFile) -> Result<(Version, HParams)> {
     Ok((version, hp))
 }
 
-/// Reverse a 2-D or `[p, d, c]` layout change on raw elements of `es` bytes.
-fn permute_bytes(src: &[u8], es: usize, dims: (usize, usize, usize)) -> Vec<u8> {
-    // src is [p, b, a] (as stored); out is [p, a, b].
-    let (p, b, a) = dims;
-    let mut out = vec![0u8; src.len()];
-    for q in 0..p {
-        for i in 0..b {
-            for j in 0..a {
-                let s = ((q * b + i) * a + j) * es;
-                let d = ((q * a + j) * b + i) * es;
-                out[d..d + es].copy_from_slice(&src[s..s + es]);
-            }
-        }
-    }
-    out
-}
-
 /// A quantized tensor's values as little-endian f32 bytes, in one buffer, blocks in parallel.
 fn dequantize_le(ty: GgmlType, bytes: &[u8]) -> Result<Vec<u8>> {
     use rayon::prelude::*;
@@ -171,43 +154,38 @@ pub fn from_file(f: &GgufFile) -> Result<Model> {
         if len != want_elems * es {
             return Err(Error::not_rwkv(format!("has {len} bytes, expected {want_elems} values")).tensor(&info.name));
         }
+        // Copies and stacks invert to views of the file (each source is a slice of the written
+        // tensor); the others are inverted through the row's transform into owned tensors.
+        let transform = match row.transform {
+            // The divisor is 2^(layer / rescale_every) as the file's metadata says.
+            Transform::Rescale(_) => {
+                let layer: usize = row.sources[0].split('.').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+                Transform::Rescale(if rescale_every > 0 { (layer / rescale_every) as u32 } else { 0 })
+            }
+            t => t,
+        };
+        let mut inverted = match transform {
+            Transform::Copy | Transform::Stack => None,
+            Transform::Rescale(_) => {
+                let written = crate::dtype::to_f32(dtype, &base[offset..offset + len])?;
+                let back = transform.invert(&written, &row.shape, 1).map_err(|e| e.tensor(&info.name))?;
+                let ty = if owned.is_some() { GgmlType::F32 } else { info.ty };
+                Some(back.iter().map(|v| super::export::encode(v, ty)).collect::<Vec<_>>())
+            }
+            _ => Some(
+                transform
+                    .invert_bytes(&base[offset..offset + len], es, &row.shape, row.sources.len())
+                    .map_err(|e| e.tensor(&info.name))?,
+            ),
+        }
+        .map(|v| v.into_iter());
         for src in &row.sources {
             let shape = specs[src].clone();
             let n = shape.iter().product::<usize>() * es;
-            // The trailing dimensions of the source's shape, unsqueezed: a rank-1 LoRA is [C, 1].
-            let dims = |k: usize| -> Result<Vec<usize>> {
-                let d = shape[shape.len().saturating_sub(k)..].to_vec();
-                if d.len() == k {
-                    Ok(d)
-                } else {
-                    Err(Error::not_rwkv(format!("shape {shape:?} has fewer than {k} dimensions")).tensor(src))
-                }
-            };
-            let part = &base[offset..offset + n];
-            let data = match row.transform {
-                Transform::Copy | Transform::Stack if owned.is_none() => {
-                    Bytes::Mapped { map: f.map.clone(), range: offset..offset + n }
-                }
-                Transform::Copy | Transform::Stack => {
-                    Bytes::Shared { buf: owned.clone().expect("owned"), range: offset..offset + n }
-                }
-                Transform::Transpose => {
-                    let d = dims(2)?;
-                    Bytes::Owned(Arc::from(permute_bytes(part, es, (1, d[1], d[0]))))
-                }
-                Transform::Permute021 => {
-                    let d = dims(3)?;
-                    Bytes::Owned(Arc::from(permute_bytes(part, es, (d[0], d[2], d[1]))))
-                }
-                Transform::Rescale(_) => {
-                    // The divisor in the file is 2^(layer / rescale_every) as its metadata says.
-                    let layer: usize = src.split('.').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-                    let k = if rescale_every > 0 { layer / rescale_every } else { 0 };
-                    let scaled: Vec<f32> =
-                        crate::dtype::to_f32(dtype, part)?.iter().map(|v| v * (1u64 << k) as f32).collect();
-                    let ty = if owned.is_some() { GgmlType::F32 } else { info.ty };
-                    Bytes::Owned(Arc::from(super::export::encode(&scaled, ty)))
-                }
+            let data = match (&mut inverted, &owned) {
+                (Some(parts), _) => Bytes::Owned(Arc::from(parts.next().expect("one part per source"))),
+                (None, None) => Bytes::Mapped { map: f.map.clone(), range: offset..offset + n },
+                (None, Some(o)) => Bytes::Shared { buf: o.clone(), range: offset..offset + n },
             };
             offset += n;
             out.push(Tensor { name: src.clone(), dtype, shape, data });

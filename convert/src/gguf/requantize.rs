@@ -86,12 +86,54 @@ pub fn convert_tensor(
     Ok(())
 }
 
-/// Types whose quantizers need importance data (llama.cpp refuses them without an imatrix).
-fn needs_imatrix(ty: GgmlType) -> bool {
-    matches!(
-        ty,
-        GgmlType::IQ3XXS | GgmlType::IQ2XXS | GgmlType::IQ2XS | GgmlType::IQ2S | GgmlType::IQ1S | GgmlType::IQ1M
-    )
+/// The importance data of each planned tensor (indexed like `f.tensors`), checked as
+/// llama-quantize checks it: without an imatrix, a file type whose plan has a tensor that requires
+/// one is refused before anything is written; with one, an entry of the wrong length is an error
+/// (except for the token embedding), and a tensor that requires an entry and has none is refused.
+fn check_imatrix<'a>(f: &GgufFile, r: &Recipe<'a>, plan: &[(usize, GgmlType)]) -> Result<Vec<Option<&'a [f32]>>> {
+    let mut out = vec![None; f.tensors.len()];
+    let how = "make one with `rwkv-convert imatrix MODEL --text CALIBRATION.txt -o imatrix.gguf` \
+               (or let `release --calibrate TEXT` make it) and pass --imatrix";
+    for &(i, ty) in plan {
+        let t = &f.tensors[i];
+        let requires = quantize::ftype::allows_quantization(&t.name, &t.ne)
+            && quantize::ftype::requires_imatrix(&t.name, ty, r.ftype);
+        let Some(im) = r.imatrix else {
+            if requires {
+                return Err(Error::unsupported(format!(
+                    "{} quantizes this tensor to {ty}, which requires an importance matrix; {how}",
+                    r.ftype.name()
+                ))
+                .tensor(&t.name));
+            }
+            continue;
+        };
+        if ty == t.ty {
+            continue;
+        }
+        match im.entries.get(&t.name) {
+            Some(w) if w.len() == t.ne[0] as usize => out[i] = Some(w.as_slice()),
+            Some(w) if t.name != "token_embd.weight" => {
+                return Err(Error::corrupt(format!(
+                    "the importance matrix {} has {} values for this tensor, whose rows have {}: \
+                     it was made for another model",
+                    im.path.display(),
+                    w.len(),
+                    t.ne[0]
+                ))
+                .tensor(&t.name))
+            }
+            _ if requires => {
+                return Err(Error::unsupported(format!(
+                "{ty} needs importance data for this tensor, and the importance matrix {} has no entry for it; {how}",
+                im.path.display()
+            ))
+                .tensor(&t.name))
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
 }
 
 /// Write `f` re-typed as `ftype` to `out`.
@@ -195,24 +237,13 @@ pub fn write_recipe(
         }
     }
     let plan = recipe_plan(f, r);
-    let weights = |t: &TensorInfo| imatrix.and_then(|m| m.entries.get(&t.name)).filter(|w| w.len() == t.ne[0] as usize);
-    for (i, ty) in &plan {
-        let t = &f.tensors[*i];
-        if !quantize::codec::is_supported(*ty) {
-            return Err(Error::unsupported(format!("quantizing to {ty} is not implemented yet")).tensor(&t.name));
-        }
-        if *ty != t.ty && needs_imatrix(*ty) && weights(t).is_none() {
-            return Err(Error::unsupported(format!(
-                "{ty} needs an importance matrix for this tensor (pass --imatrix)"
-            ))
-            .tensor(&t.name));
-        }
-    }
+    let weights = check_imatrix(f, r, &plan)?;
     let tensors: Vec<PendingTensor> = plan
         .iter()
         .map(|&(i, ty)| {
             let t = &f.tensors[i];
             let dims = n_dims(&t.ne);
+            let qw = weights[i];
             PendingTensor {
                 name: t.name.clone(),
                 ne: t.ne[..dims].to_vec(),
@@ -222,7 +253,7 @@ pub fn write_recipe(
                         twin.and_then(|g| g.tensors.iter().find(|u| u.name == t.name && u.ty == ty).map(|u| (g, u)));
                     match same {
                         Some((g, u)) => g.bytes(u).chunks(1 << 20).try_for_each(|c| sink(c)),
-                        None => convert_tensor(f, t, ty, weights(t).map(|w| w.as_slice()), sink),
+                        None => convert_tensor(f, t, ty, qw, sink),
                     }
                 }),
             }

@@ -10,7 +10,7 @@ use crate::arch::gguf::Transform;
 use crate::arch::hf::{rows, HfRow};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::gguf::export::{check_finite, check_fits, encode, transpose};
+use crate::gguf::export::{check_finite, check_fits, encode};
 use crate::gguf::Sink;
 use crate::model::Model;
 use safetensors_out::StTensor;
@@ -73,13 +73,8 @@ fn row_bytes(model: &Model, row: &HfRow, out: DType, sink: &mut Sink) -> Result<
             let v = t.to_f32()?;
             check_finite(model, t, t.bytes(), 0)?;
             check_fits(model, t, &v, 0, ty)?;
-            // Written [b, a] from a source [a, b]; from the row's shape, not the source's
-            // squeezed one (a LoRA of rank 1, [C, 1], squeezes to one dimension).
-            let (a, b) = match row.shape[..] {
-                [b, a] if a * b == v.len() => (a, b),
-                _ => return Err(Error::corrupt(format!("shape {:?} is not a matrix", row.shape)).tensor(&row.hf)),
-            };
-            sink(&encode(&transpose(&v, a, b), ty))?;
+            // The row's shape, not the source's squeezed one (a rank-1 LoRA, [C, 1], squeezes).
+            sink(&encode(&row.transform.apply(&[&v], &row.shape).map_err(|e| e.tensor(&row.hf))?, ty))?;
         }
         _ if t.dtype == out && t.data.is_mapped() && model.path.is_file() => {
             // Bytes written as they are: read straight from the file (no faults, nothing mapped).

@@ -3,6 +3,7 @@
 //! architecture tables. fla's older packed `attn.x_x` [6, C] is split into x_r … x_g.
 
 use crate::arch::hf::to_blink;
+use crate::arch::transform::Transform;
 use crate::dtype::DType;
 use crate::error::{Error, Result, ResultExt};
 use crate::model::{Model, Source};
@@ -108,16 +109,11 @@ pub fn read(dir: &Path) -> Result<Model> {
         let (blink, transposed) = to_blink(&name)
             .ok_or_else(|| Error::not_rwkv("no RWKV-4..7 HF layout has this tensor").tensor(&name).at(dir))?;
         let (shape, data) = if transposed && shape.len() == 2 {
-            let (a, b, es) = (shape[0], shape[1], dt.size());
-            let src = data.as_slice();
-            let mut t = vec![0u8; src.len()];
-            for i in 0..a {
-                for j in 0..b {
-                    t[(j * a + i) * es..(j * a + i + 1) * es]
-                        .copy_from_slice(&src[(i * b + j) * es..(i * b + j + 1) * es]);
-                }
-            }
-            (vec![b, a], Bytes::Owned(Arc::from(t)))
+            // The HF tensor is the written side of the row's transpose.
+            let mut back = Transform::Transpose
+                .invert_bytes(data.as_slice(), dt.size(), &shape, 1)
+                .map_err(|e| e.tensor(&name).at(dir))?;
+            (vec![shape[1], shape[0]], Bytes::Owned(Arc::from(back.remove(0))))
         } else {
             (shape, data)
         };
