@@ -46,7 +46,7 @@ fn memory_bandwidth() -> (f64, f64) {
     let mut sink = 0f32;
     let read = best(5, || {
         // 16 partial sums per chunk so the loop is bandwidth-bound, not add-latency-bound.
-        sink += src.par_chunks(chunk).map(|c| reference::linear::dot(c, &ONES[..c.len()])).sum::<f32>();
+        sink += src.par_chunks(chunk).map(|c| reference::kernels::dot_f32(c, &ONES[..c.len()])).sum::<f32>();
     });
     std::hint::black_box((sink, &dst));
     let bytes = (n * 4) as f64;

@@ -4,6 +4,7 @@
 pub mod compare;
 pub mod eval;
 pub mod imatrix;
+pub mod kernels;
 pub mod linear;
 pub mod ops;
 pub mod sample;

@@ -1,31 +1,82 @@
-//! `y = x·Wᵀ` for a weight stored as torch stores it, `[out, in]`. One token is a GEMV split over
-//! output rows; T tokens are a GEMM (matrixmultiply), split over output columns across threads.
+//! `y = x·Wᵀ` for a weight stored as torch stores it, `[out, in]`. Big matrices are read in place
+//! from the model's bytes (f32, bf16 or f16 as stored), never widened into a second copy: one
+//! token is a GEMV of stored rows ([`crate::kernels::dot`]); T tokens are a GEMM over tiles of
+//! rows widened once into a small buffer (matrixmultiply). Tiles have a fixed size, so results
+//! never depend on the thread count.
 
-use ndarray::parallel::prelude::*;
-use ndarray::{linalg::general_mat_mul, Array2, ArrayView2, Axis};
+use crate::kernels::{self, Float};
+use ndarray::{linalg::general_mat_mul, Array2, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
+/// Where a matrix's values live.
+enum Weight {
+    /// Made at load (LoRA factors used transposed, slices of stacked tensors): f32, row-major.
+    Owned(Vec<f32>),
+    /// The model's own bytes, `[out, in]` rows of `ty`.
+    Stored { tensor: convert::Tensor, ty: Float },
+}
+
 pub struct Linear {
-    /// `[out, in]`, row-major.
-    pub w: Array2<f32>,
+    w: Weight,
+    rows: usize,
+    cols: usize,
     /// The checkpoint tensor it came from, for activation statistics ([`crate::imatrix`]).
     pub name: Option<std::sync::Arc<str>>,
 }
 
+/// Output rows per GEMM tile: 64 rows of a 4096-wide matrix widen into 1 MiB.
+const TILE_ROWS: usize = 64;
+
 impl Linear {
+    /// A matrix made at load.
     pub fn new(w: Array2<f32>) -> Linear {
-        // Only a transposed (LoRA) view needs its copy.
+        let (rows, cols) = w.dim();
         let w = if w.is_standard_layout() { w } else { w.as_standard_layout().into_owned() };
-        Linear { w, name: None }
+        Linear { w: Weight::Owned(w.into_raw_vec_and_offset().0), rows, cols, name: None }
     }
     pub fn named(w: Array2<f32>, name: &str) -> Linear {
         Linear { name: Some(name.into()), ..Linear::new(w) }
     }
+    /// A matrix read in place from a stored `[rows, cols]` tensor of f32, bf16 or f16; `None`
+    /// for other element types.
+    pub fn stored(tensor: &convert::Tensor, rows: usize, cols: usize, name: &str) -> Option<Linear> {
+        let ty = Float::from_dtype(tensor.dtype)?;
+        (tensor.bytes().len() == rows * cols * ty.size()).then(|| Linear {
+            w: Weight::Stored { tensor: tensor.clone(), ty },
+            rows,
+            cols,
+            name: Some(name.into()),
+        })
+    }
     pub fn out_dim(&self) -> usize {
-        self.w.nrows()
+        self.rows
     }
     pub fn in_dim(&self) -> usize {
-        self.w.ncols()
+        self.cols
+    }
+
+    /// Row `r · x`.
+    #[inline]
+    fn dot_row(&self, r: usize, x: &[f32]) -> f32 {
+        let k = self.cols;
+        match &self.w {
+            Weight::Owned(w) => kernels::dot_f32(&w[r * k..(r + 1) * k], x),
+            Weight::Stored { tensor, ty } => {
+                kernels::dot(*ty, &tensor.bytes()[r * k * ty.size()..(r + 1) * k * ty.size()], x)
+            }
+        }
+    }
+
+    /// Rows `start..start + out.len()/cols` widened into `out`.
+    fn widen_rows(&self, start: usize, out: &mut [f32]) {
+        let k = self.cols;
+        let n = out.len() / k;
+        match &self.w {
+            Weight::Owned(w) => out.copy_from_slice(&w[start * k..(start + n) * k]),
+            Weight::Stored { tensor, ty } => {
+                kernels::widen(*ty, &tensor.bytes()[start * k * ty.size()..(start + n) * k * ty.size()], out)
+            }
+        }
     }
 
     /// `x` [T, in] → [T, out].
@@ -35,37 +86,38 @@ impl Linear {
         if x.nrows() == 1 {
             self.gemv(x.row(0).as_slice().expect("contiguous row"), out.as_slice_mut().expect("contiguous"));
         } else {
-            self.gemm(x, &mut out);
+            self.gemm(x, out.view_mut());
         }
         out
     }
 
     fn gemv(&self, x: &[f32], out: &mut [f32]) {
         const ROWS: usize = 32;
-        let w = self.w.as_slice().expect("standard layout");
-        let k = self.in_dim();
         let rows = |(c, o): (usize, &mut [f32])| {
             for (r, o) in o.iter_mut().enumerate() {
-                let row = c * ROWS + r;
-                *o = dot(&w[row * k..(row + 1) * k], x);
+                *o = self.dot_row(c * ROWS + r, x);
             }
         };
         // Below ~256 KiB of weights, handing work to other threads costs more than it saves.
-        if w.len() < 1 << 16 {
+        if self.rows * self.cols < 1 << 16 {
             out.chunks_mut(ROWS).enumerate().for_each(rows);
         } else {
             out.par_chunks_mut(ROWS).enumerate().for_each(rows);
         }
     }
 
-    fn gemm(&self, x: ArrayView2<f32>, out: &mut Array2<f32>) {
-        let threads = rayon::current_num_threads().max(1);
-        let chunk = self.out_dim().div_ceil(threads * 2).next_multiple_of(16).max(16);
-        self.w
-            .axis_chunks_iter(Axis(0), chunk)
-            .into_par_iter()
-            .zip(out.axis_chunks_iter_mut(Axis(1), chunk).into_par_iter())
-            .for_each(|(w, mut o)| general_mat_mul(1.0, &x, &w.t(), 0.0, &mut o));
+    fn gemm(&self, x: ArrayView2<f32>, mut out: ArrayViewMut2<f32>) {
+        let k = self.cols;
+        out.axis_chunks_iter_mut(Axis(1), TILE_ROWS).into_par_iter().enumerate().for_each_init(
+            Vec::new,
+            |tile, (i, mut o)| {
+                let n = o.ncols();
+                tile.resize(n * k, 0.0);
+                self.widen_rows(i * TILE_ROWS, tile);
+                let w = ArrayView2::from_shape((n, k), &tile[..]).expect("tile shape");
+                general_mat_mul(1.0, &x, &w.t(), 0.0, &mut o);
+            },
+        );
     }
 }
 
@@ -86,32 +138,11 @@ pub fn forward_many(items: &[(&Linear, ArrayView2<f32>)]) -> Vec<Array2<f32>> {
         }
     }
     tasks.into_par_iter().for_each(|(i, start, out)| {
-        let lin = items[i].0;
-        let w = lin.w.as_slice().expect("standard layout");
-        let k = lin.in_dim();
         for (r, o) in out.iter_mut().enumerate() {
-            let row = start + r;
-            *o = dot(&w[row * k..(row + 1) * k], inputs[i]);
+            *o = items[i].0.dot_row(start + r, inputs[i]);
         }
     });
     outs
-}
-
-/// Dot product with 16 independent partial sums, so the compiler can vectorise it.
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 16];
-    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for i in 0..16 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    let mut s: f32 = acc.iter().sum();
-    for (x, y) in ra.iter().zip(rb) {
-        s += x * y;
-    }
-    s
 }
 
 #[cfg(test)]

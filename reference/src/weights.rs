@@ -1,5 +1,6 @@
-//! Weights taken from the canonical model and widened to f32 at load (bf16/f16 → f32 is exact).
-//! The embedding table stays in the file's map and is widened one row at a time.
+//! Weights taken from the canonical model. Matrices and the embedding table stay where they are
+//! stored and are widened as they are used; small vectors and LoRA factors are widened to f32 at
+//! load (bf16/f16 → f32 is exact).
 
 use crate::linear::Linear;
 use crate::ops;
@@ -35,8 +36,14 @@ impl<'a> Weights<'a> {
         };
         Ok(Array2::from_shape_vec((r, c), t.to_f32()?).expect("shape matches the element count"))
     }
-    /// An `nn.Linear` weight, stored `[out, in]`.
+    /// An `nn.Linear` weight, stored `[out, in]`: read in place when stored as f32, bf16 or f16.
     pub fn linear(&self, name: &str) -> Result<Linear> {
+        let t = self.tensor(name)?;
+        if let [r, c] = t.squeezed_shape()[..] {
+            if let Some(l) = Linear::stored(t, r, c, name) {
+                return Ok(l);
+            }
+        }
         Ok(Linear::named(self.matrix(name)?, name))
     }
     /// A LoRA factor used as `x·W`, stored `[in, out]`.

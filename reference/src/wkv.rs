@@ -204,12 +204,12 @@ pub mod v7 {
                     let (vt, at, bt) = (&v[span.clone()], &a[span.clone()], &b[span]);
                     for i in 0..n {
                         let row = &mut st[i * n..(i + 1) * n];
-                        let sa = crate::linear::dot(row, at);
+                        let sa = crate::kernels::dot_f32(row, at);
                         let vi = vt[i];
                         for j in 0..n {
                             row[j] = row[j] * wt[j] + sa * bt[j] + vi * kt[j];
                         }
-                        out[t * n + i] = crate::linear::dot(row, rt);
+                        out[t * n + i] = crate::kernels::dot_f32(row, rt);
                     }
                 }
                 out

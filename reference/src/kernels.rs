@@ -1,0 +1,206 @@
+//! Dot products of f32 activations with weight rows as they are stored (f32, bf16 or f16 bytes,
+//! little-endian, any alignment), accumulated in f32. Each has a plain form written for reading
+//! and, on x86-64 with AVX2+FMA (+F16C for f16), a fast form chosen at run time; a test holds the
+//! fast forms to the plain ones. Neither depends on the thread count.
+
+use half::{bf16, f16};
+
+/// How a weight row's elements are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Float {
+    F32,
+    BF16,
+    F16,
+}
+
+impl Float {
+    pub fn size(self) -> usize {
+        match self {
+            Float::F32 => 4,
+            Float::BF16 | Float::F16 => 2,
+        }
+    }
+    pub fn from_dtype(d: convert::DType) -> Option<Float> {
+        match d {
+            convert::DType::F32 => Some(Float::F32),
+            convert::DType::BF16 => Some(Float::BF16),
+            convert::DType::F16 => Some(Float::F16),
+            _ => None,
+        }
+    }
+}
+
+/// Element `i` of a stored row, widened (exact for every type).
+#[inline]
+fn load(ty: Float, w: &[u8], i: usize) -> f32 {
+    match ty {
+        Float::F32 => f32::from_le_bytes([w[4 * i], w[4 * i + 1], w[4 * i + 2], w[4 * i + 3]]),
+        Float::BF16 => bf16::from_le_bytes([w[2 * i], w[2 * i + 1]]).to_f32(),
+        Float::F16 => f16::from_le_bytes([w[2 * i], w[2 * i + 1]]).to_f32(),
+    }
+}
+
+/// `Σ w[i]·x[i]` with 16 partial sums (lane `i % 16`), added pairwise at the end.
+pub fn dot_plain(ty: Float, w: &[u8], x: &[f32]) -> f32 {
+    let n = x.len();
+    debug_assert_eq!(w.len(), n * ty.size());
+    let mut acc = [0f32; 16];
+    let whole = n / 16 * 16;
+    for i in 0..whole {
+        acc[i % 16] += load(ty, w, i) * x[i];
+    }
+    let mut s = reduce16(&acc);
+    for i in whole..n {
+        s += load(ty, w, i) * x[i];
+    }
+    s
+}
+
+fn reduce16(acc: &[f32; 16]) -> f32 {
+    let mut a = *acc;
+    for width in [8, 4, 2, 1] {
+        for i in 0..width {
+            a[i] += a[i + width];
+        }
+    }
+    a[0]
+}
+
+/// A stored row widened into `out`.
+pub fn widen(ty: Float, w: &[u8], out: &mut [f32]) {
+    match ty {
+        Float::F32 => {
+            out.iter_mut().zip(w.chunks_exact(4)).for_each(|(o, b)| *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        }
+        Float::BF16 => {
+            out.iter_mut().zip(w.chunks_exact(2)).for_each(|(o, b)| *o = bf16::from_le_bytes([b[0], b[1]]).to_f32())
+        }
+        Float::F16 => {
+            out.iter_mut().zip(w.chunks_exact(2)).for_each(|(o, b)| *o = f16::from_le_bytes([b[0], b[1]]).to_f32())
+        }
+    }
+}
+
+/// `Σ w[i]·x[i]`, the fastest form this CPU has.
+#[inline]
+pub fn dot(ty: Float, w: &[u8], x: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if x86::usable(ty) {
+            // SAFETY: the CPU has the features the function is compiled for (checked above).
+            return unsafe { x86::dot(ty, w, x) };
+        }
+    }
+    dot_plain(ty, w, x)
+}
+
+/// `Σ a[i]·b[i]` of two f32 slices (the WKV kernels' inner products).
+#[inline]
+pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    // SAFETY: f32 has no invalid bit patterns and u8 no alignment; the length is exact.
+    let a = unsafe { std::slice::from_raw_parts(a.as_ptr() as *const u8, std::mem::size_of_val(a)) };
+    dot(Float::F32, a, b)
+}
+
+/// Which instruction set [`dot`] uses for `ty` on this CPU.
+pub fn isa(ty: Float) -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if x86::usable(ty) {
+            return if ty == Float::F16 { "avx2+fma+f16c" } else { "avx2+fma" };
+        }
+    }
+    "portable"
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{reduce16, Float};
+    use std::arch::x86_64::*;
+    use std::sync::OnceLock;
+
+    pub fn usable(ty: Float) -> bool {
+        static FEATURES: OnceLock<(bool, bool)> = OnceLock::new();
+        let &(avx2_fma, f16c) = FEATURES.get_or_init(|| {
+            (is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"), is_x86_feature_detected!("f16c"))
+        });
+        avx2_fma && (ty != Float::F16 || f16c)
+    }
+
+    /// Eight stored elements at `w[8 * i..]`, widened.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn load8(ty: Float, w: *const u8, i: usize) -> __m256 {
+        match ty {
+            Float::F32 => _mm256_loadu_ps(w.add(32 * i) as *const f32),
+            Float::BF16 => {
+                let h = _mm_loadu_si128(w.add(16 * i) as *const __m128i);
+                _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16))
+            }
+            Float::F16 => _mm256_cvtph_ps(_mm_loadu_si128(w.add(16 * i) as *const __m128i)),
+        }
+    }
+
+    /// The plain form's sums in the same lanes: accumulator `a` holds lanes 0..8, `b` 8..16.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot(ty: Float, w: &[u8], x: &[f32]) -> f32 {
+        let n = x.len();
+        debug_assert_eq!(w.len(), n * ty.size());
+        let (wp, xp) = (w.as_ptr(), x.as_ptr());
+        let (mut a, mut b) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let blocks = n / 16;
+        for k in 0..blocks {
+            a = _mm256_fmadd_ps(load8(ty, wp, 2 * k), _mm256_loadu_ps(xp.add(16 * k)), a);
+            b = _mm256_fmadd_ps(load8(ty, wp, 2 * k + 1), _mm256_loadu_ps(xp.add(16 * k + 8)), b);
+        }
+        let mut acc = [0f32; 16];
+        _mm256_storeu_ps(acc.as_mut_ptr(), a);
+        _mm256_storeu_ps(acc.as_mut_ptr().add(8), b);
+        let mut s = reduce16(&acc);
+        for i in blocks * 16..n {
+            s += super::load(ty, w, i) * x[i];
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(ty: Float, v: &[f32]) -> Vec<u8> {
+        match ty {
+            Float::F32 => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            Float::BF16 => v.iter().flat_map(|x| bf16::from_f32(*x).to_le_bytes()).collect(),
+            Float::F16 => v.iter().flat_map(|x| f16::from_f32(*x).to_le_bytes()).collect(),
+        }
+    }
+
+    /// The fast forms against the plain ones (FMA rounds once where the plain loop rounds twice:
+    /// within a few ulps of the sum's magnitude), and both against f64, on odd lengths and
+    /// unaligned bytes.
+    #[test]
+    fn fast_dots_agree_with_the_plain_ones() {
+        for ty in [Float::F32, Float::BF16, Float::F16] {
+            for n in [0usize, 1, 7, 16, 17, 33, 255, 768, 1031] {
+                let w: Vec<f32> = (0..n).map(|i| ((i * 7919 % 1013) as f32 / 1013.0 - 0.5) * 2.0).collect();
+                let x: Vec<f32> = (0..n).map(|i| ((i * 104729 % 997) as f32 / 997.0 - 0.5) * 3.0).collect();
+                let mut bytes = vec![0u8];
+                bytes.extend(stored(ty, &w));
+                let wb = &bytes[1..]; // deliberately misaligned
+                let plain = dot_plain(ty, wb, &x);
+                let fast = dot(ty, wb, &x);
+                let exact: f64 = (0..n).map(|i| load(ty, wb, i) as f64 * x[i] as f64).sum();
+                let scale: f64 = (0..n).map(|i| (load(ty, wb, i) as f64 * x[i] as f64).abs()).sum::<f64>().max(1e-30);
+                assert!((plain as f64 - exact).abs() / scale < 1e-6, "{ty:?} n={n}: plain {plain} vs {exact}");
+                assert!(
+                    (fast as f64 - plain as f64).abs() / scale < 1e-6,
+                    "{ty:?} n={n}: fast {fast} vs plain {plain}"
+                );
+                let mut widened = vec![0f32; n];
+                widen(ty, wb, &mut widened);
+                assert!((0..n).all(|i| widened[i] == load(ty, wb, i)));
+            }
+        }
+    }
+}
