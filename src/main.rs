@@ -36,6 +36,8 @@ enum Command {
     Verify(cmd::verify::Args),
     /// Compute a llama.cpp-compatible importance matrix with the reference engine.
     Imatrix(cmd::imatrix::Args),
+    /// Measure the reference engine: prefill and decode tokens/s, weight bandwidth, peak memory.
+    Bench(cmd::bench::Args),
     /// Write a synthetic RWKV-7 checkpoint with seeded random weights (for testing pipelines).
     Synth(cmd::synth::Args),
 }
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
         Command::Release(args) => cmd::release::run(args),
         Command::Verify(args) => cmd::verify::run(args),
         Command::Imatrix(args) => cmd::imatrix::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

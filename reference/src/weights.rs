@@ -48,7 +48,7 @@ impl<'a> Weights<'a> {
     }
     /// A LoRA factor used as `x·W`, stored `[in, out]`.
     pub fn lora(&self, name: &str) -> Result<Linear> {
-        Ok(Linear::new(self.matrix(name)?.reversed_axes()))
+        Ok(Linear::named(self.matrix(name)?.reversed_axes(), name))
     }
 }
 
