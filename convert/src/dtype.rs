@@ -5,8 +5,7 @@ use half::{bf16, f16};
 use serde::Serialize;
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DType {
     F32,
     F16,
@@ -18,6 +17,18 @@ pub enum DType {
     I8,
     U8,
     Bool,
+    /// Blocks of a quantized GGUF tensor, kept as stored; its values are the dequantized ones
+    /// times 2^`exp2` (RWKV-6's rescaled matrices keep their blocks and undo the rescale here).
+    Quant {
+        ty: quantize::GgmlType,
+        exp2: i32,
+    },
+}
+
+impl Serialize for DType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
 }
 
 impl DType {
@@ -27,7 +38,21 @@ impl DType {
             DType::F32 | DType::I32 => 4,
             DType::F16 | DType::BF16 | DType::I16 => 2,
             DType::I8 | DType::U8 | DType::Bool => 1,
+            // Block types have no size per element: see [`DType::row_bytes`].
+            DType::Quant { .. } => 0,
         }
+    }
+
+    /// Bytes of a row of `n` elements (`None` when `n` is not whole blocks).
+    pub fn row_bytes(self, n: usize) -> Option<usize> {
+        match self {
+            DType::Quant { ty, .. } => ty.row_bytes(n),
+            d => n.checked_mul(d.size()),
+        }
+    }
+
+    pub fn is_quant(self) -> bool {
+        matches!(self, DType::Quant { .. })
     }
 
     pub fn name(self) -> &'static str {
@@ -42,6 +67,7 @@ impl DType {
             DType::I8 => "i8",
             DType::U8 => "u8",
             DType::Bool => "bool",
+            DType::Quant { ty, .. } => ty.name(),
         }
     }
 
@@ -101,6 +127,10 @@ pub fn first_non_finite(dtype: DType, bytes: &[u8]) -> Option<(usize, f32)> {
         DType::F16 => scan::<2>(bytes, |e| e[1] & 0x7c == 0x7c),
         DType::BF16 => scan::<2>(bytes, |e| e[1] & 0x7f == 0x7f && e[0] & 0x80 == 0x80),
         DType::F64 => scan::<8>(bytes, |e| e[7] & 0x7f == 0x7f && e[6] & 0xf0 == 0xf0),
+        DType::Quant { .. } => {
+            let v = to_f32(dtype, bytes).ok()?;
+            return v.iter().position(|x| !x.is_finite()).map(|i| (i, v[i]));
+        }
         _ => None,
     }?;
     let es = dtype.size();
@@ -116,6 +146,14 @@ pub fn to_f32(dtype: DType, bytes: &[u8]) -> Result<Vec<f32>> {
         DType::BF16 => bytes.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
         DType::F64 => {
             bytes.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("chunk of 8")) as f32).collect()
+        }
+        DType::Quant { ty, exp2 } => {
+            let mut v = quantize::codec::dequantize(ty, bytes).map_err(|e| Error::corrupt(e.to_string()))?;
+            if exp2 != 0 {
+                let s = 2f32.powi(exp2);
+                v.iter_mut().for_each(|x| *x *= s);
+            }
+            v
         }
         other => return Err(Error::unsupported(format!("cannot widen {other} to f32"))),
     };

@@ -83,8 +83,10 @@ impl Model {
     /// The dtype most of the weight bytes are in.
     pub fn main_dtype(&self) -> Option<DType> {
         let mut bytes: HashMap<DType, u64> = HashMap::new();
+        // Quantized blocks count as the f32 they stand for (what writers widen them to).
         for t in &self.tensors {
-            *bytes.entry(t.dtype).or_default() += t.data.len() as u64;
+            let d = if t.dtype.is_quant() { DType::F32 } else { t.dtype };
+            *bytes.entry(d).or_default() += t.data.len() as u64;
         }
         bytes.into_iter().max_by_key(|&(_, b)| b).map(|(d, _)| d)
     }

@@ -88,6 +88,17 @@ impl Tensor {
     pub fn to_f32(&self) -> Result<Vec<f32>> {
         dtype::to_f32(self.dtype, self.bytes()).map_err(|e| e.tensor(&self.name))
     }
+    /// Row `i` of a tensor of rows of `cols` values (the last dimension), widened to f32;
+    /// float and quantized storage alike.
+    pub fn row_f32(&self, i: usize, cols: usize) -> Result<Vec<f32>> {
+        let n =
+            self.dtype.row_bytes(cols).ok_or_else(|| Error::corrupt("rows are not whole blocks").tensor(&self.name))?;
+        let bytes = self
+            .bytes()
+            .get(i * n..(i + 1) * n)
+            .ok_or_else(|| Error::corrupt(format!("has no row {i}")).tensor(&self.name))?;
+        dtype::to_f32(self.dtype, bytes).map_err(|e| e.tensor(&self.name))
+    }
     /// The shape without its size-1 dimensions, e.g. `[1, 1, C]` → `[C]`.
     pub fn squeezed_shape(&self) -> Vec<usize> {
         squeeze(&self.shape)

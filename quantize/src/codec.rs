@@ -15,7 +15,7 @@ impl std::fmt::Display for CodecError {
 impl std::error::Error for CodecError {}
 
 type Quantizer = fn(&[f32], &mut [u8]);
-type Dequantizer = fn(&[u8], &mut [f32]);
+pub type Dequantizer = fn(&[u8], &mut [f32]);
 
 fn iq4_nl_block(x: &[f32], out: &mut [u8]) {
     iq4nl::quantize_iq4_nl(x, out, None)
@@ -45,6 +45,12 @@ fn block_fns(ty: GgmlType) -> Option<(Quantizer, Dequantizer)> {
         GgmlType::IQ3S => (iq3_s_block, iq3::dequantize_iq3_s),
         _ => return None,
     })
+}
+
+/// The function that dequantizes one block of `ty` (`type_size` bytes into `block_size` values),
+/// for callers that walk rows block by block (the reference engine's dot products).
+pub fn block_dequantizer(ty: GgmlType) -> Option<Dequantizer> {
+    block_fns(ty).map(|(_, d)| d)
 }
 
 pub fn is_supported(ty: GgmlType) -> bool {

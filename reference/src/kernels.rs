@@ -102,6 +102,37 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     dot(Float::F32, a, b)
 }
 
+/// `Σ w[i]·x[i]` for a row of ggml blocks: each block is dequantized into a buffer on the stack
+/// (256 values at most, so it stays in L1) and multiplied there, the partial sums of all blocks
+/// kept in the same 16 lanes as [`dot`].
+pub fn dot_quant(ty: quantize::GgmlType, w: &[u8], x: &[f32]) -> f32 {
+    let deq = quantize::codec::block_dequantizer(ty).expect("a type the engine loaded");
+    let (bs, ts) = (ty.block_size(), ty.type_size());
+    let mut buf = [0f32; 256];
+    let mut s = 0f32;
+    for (b, xb) in w.chunks_exact(ts).zip(x.chunks_exact(bs)) {
+        deq(b, &mut buf[..bs]);
+        s += dot_f32(&buf[..bs], xb);
+    }
+    s
+}
+
+/// The plain form of [`dot_quant`]: the whole row dequantized, then [`dot_plain`].
+pub fn dot_quant_plain(ty: quantize::GgmlType, w: &[u8], x: &[f32]) -> f32 {
+    let v = quantize::codec::dequantize(ty, w).expect("whole blocks");
+    let bytes: Vec<u8> = v.iter().flat_map(|f| f.to_le_bytes()).collect();
+    dot_plain(Float::F32, &bytes, x)
+}
+
+/// Rows of ggml blocks dequantized into `out`.
+pub fn dequantize(ty: quantize::GgmlType, w: &[u8], out: &mut [f32]) {
+    let deq = quantize::codec::block_dequantizer(ty).expect("a type the engine loaded");
+    let (bs, ts) = (ty.block_size(), ty.type_size());
+    for (b, o) in w.chunks_exact(ts).zip(out.chunks_exact_mut(bs)) {
+        deq(b, o);
+    }
+}
+
 /// Which instruction set [`dot`] uses for `ty` on this CPU.
 pub fn isa(ty: Float) -> &'static str {
     #[cfg(target_arch = "x86_64")]
@@ -167,6 +198,36 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use quantize::GgmlType;
+
+    /// Every block type: the block-wise dot against the plain one (whole row dequantized).
+    #[test]
+    fn quantized_dots_agree_with_the_plain_ones() {
+        let n = 1024;
+        let w: Vec<f32> = (0..n).map(|i| ((i * 7919 % 1013) as f32 / 1013.0 - 0.5) * 0.2).collect();
+        let x: Vec<f32> = (0..n).map(|i| ((i * 104729 % 997) as f32 / 997.0 - 0.5) * 3.0).collect();
+        for ty in [
+            GgmlType::Q8_0,
+            GgmlType::Q4_0,
+            GgmlType::Q4_1,
+            GgmlType::Q5_0,
+            GgmlType::Q5_1,
+            GgmlType::Q4K,
+            GgmlType::Q5K,
+            GgmlType::Q6K,
+            GgmlType::IQ4NL,
+            GgmlType::IQ3S,
+        ] {
+            let q = quantize::codec::quantize(ty, &w).unwrap();
+            let plain = dot_quant_plain(ty, &q, &x);
+            let fast = dot_quant(ty, &q, &x);
+            let scale: f32 = w.iter().zip(&x).map(|(a, b)| (a * b).abs()).sum();
+            assert!((fast - plain).abs() / scale < 1e-5, "{ty}: {fast} vs {plain}");
+            let mut rows = vec![0f32; n];
+            dequantize(ty, &q, &mut rows);
+            assert_eq!(rows, quantize::codec::dequantize(ty, &q).unwrap(), "{ty}");
+        }
+    }
 
     fn stored(ty: Float, v: &[f32]) -> Vec<u8> {
         match ty {

@@ -14,6 +14,8 @@ enum Weight {
     Owned(Vec<f32>),
     /// The model's own bytes, `[out, in]` rows of `ty`.
     Stored { tensor: convert::Tensor, ty: Float },
+    /// A quantized GGUF's own blocks, `[out, in]`; values are the dequantized ones × `scale`.
+    Quant { tensor: convert::Tensor, ty: quantize::GgmlType, row_bytes: usize, scale: f32 },
 }
 
 pub struct Linear {
@@ -37,16 +39,27 @@ impl Linear {
     pub fn named(w: Array2<f32>, name: &str) -> Linear {
         Linear { name: Some(name.into()), ..Linear::new(w) }
     }
-    /// A matrix read in place from a stored `[rows, cols]` tensor of f32, bf16 or f16; `None`
-    /// for other element types.
+    /// A matrix read in place from a stored `[rows, cols]` tensor of f32, bf16, f16 or ggml blocks
+    /// the engine can dequantize; `None` for other element types.
     pub fn stored(tensor: &convert::Tensor, rows: usize, cols: usize, name: &str) -> Option<Linear> {
-        let ty = Float::from_dtype(tensor.dtype)?;
-        (tensor.bytes().len() == rows * cols * ty.size()).then(|| Linear {
-            w: Weight::Stored { tensor: tensor.clone(), ty },
-            rows,
-            cols,
-            name: Some(name.into()),
-        })
+        let w = match tensor.dtype {
+            convert::DType::Quant { ty, exp2 } => {
+                quantize::codec::block_dequantizer(ty)?;
+                let row_bytes = ty.row_bytes(cols)?;
+                (tensor.bytes().len() == rows * row_bytes).then(|| Weight::Quant {
+                    tensor: tensor.clone(),
+                    ty,
+                    row_bytes,
+                    scale: 2f32.powi(exp2),
+                })?
+            }
+            d => {
+                let ty = Float::from_dtype(d)?;
+                (tensor.bytes().len() == rows * cols * ty.size())
+                    .then(|| Weight::Stored { tensor: tensor.clone(), ty })?
+            }
+        };
+        Some(Linear { w, rows, cols, name: Some(name.into()) })
     }
     pub fn out_dim(&self) -> usize {
         self.rows
@@ -64,6 +77,9 @@ impl Linear {
             Weight::Stored { tensor, ty } => {
                 kernels::dot(*ty, &tensor.bytes()[r * k * ty.size()..(r + 1) * k * ty.size()], x)
             }
+            Weight::Quant { tensor, ty, row_bytes, scale } => {
+                kernels::dot_quant(*ty, &tensor.bytes()[r * row_bytes..(r + 1) * row_bytes], x) * scale
+            }
         }
     }
 
@@ -75,6 +91,12 @@ impl Linear {
             Weight::Owned(w) => out.copy_from_slice(&w[start * k..(start + n) * k]),
             Weight::Stored { tensor, ty } => {
                 kernels::widen(*ty, &tensor.bytes()[start * k * ty.size()..(start + n) * k * ty.size()], out)
+            }
+            Weight::Quant { tensor, ty, row_bytes, scale } => {
+                kernels::dequantize(*ty, &tensor.bytes()[start * row_bytes..(start + n) * row_bytes], out);
+                if *scale != 1.0 {
+                    out.iter_mut().for_each(|v| *v *= scale);
+                }
             }
         }
     }

@@ -298,10 +298,7 @@ impl RwkvV7 {
     /// `s_emb[tok] + ln0(emb[tok])·s_emb_xᵀ`: the package precomputes this for every token at load.
     fn deep_embed_table(&self, de: &DeepEmbedV7, tok: u32) -> Vec<f32> {
         let width = de.s_emb.shape[1];
-        let es = de.s_emb.dtype.size();
-        let t = tok as usize;
-        let raw = &de.s_emb.bytes()[t * width * es..(t + 1) * width * es];
-        let mut table = convert::dtype::to_f32(de.s_emb.dtype, raw).expect("float table");
+        let mut table = de.s_emb.row_f32(tok as usize, width).expect("a row of the table");
         let mut e = Array2::zeros((1, self.emb.dim()));
         self.emb.row(tok, e.as_slice_mut().expect("contiguous"));
         for (x, y) in table.iter_mut().zip(de.s_emb_x.forward(e.view()).iter()) {

@@ -79,11 +79,7 @@ impl Embedding {
     }
     /// The raw (not normalised) row of a token.
     pub fn raw_row(&self, token: u32) -> Vec<f32> {
-        let c = self.dim();
-        let es = self.table.dtype.size();
-        let t = token as usize;
-        let bytes = &self.table.bytes()[t * c * es..(t + 1) * c * es];
-        convert::dtype::to_f32(self.table.dtype, bytes).expect("float table")
+        self.table.row_f32(token as usize, self.dim()).expect("a row of the table")
     }
     /// `ln0(emb[token])`, written into `out`.
     pub fn row(&self, token: u32, out: &mut [f32]) {

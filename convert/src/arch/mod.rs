@@ -300,7 +300,7 @@ fn validate(version: Version, hp: &HParams, tensors: &[Tensor]) -> Result<()> {
             ))
             .tensor(&t.name));
         }
-        if !matches!(t.dtype, crate::DType::F32 | crate::DType::F16 | crate::DType::BF16) {
+        if !matches!(t.dtype, crate::DType::F32 | crate::DType::F16 | crate::DType::BF16 | crate::DType::Quant { .. }) {
             return Err(Error::unsupported(format!(
                 "dtype {} is not supported; RWKV weights are f32, f16 or bf16",
                 t.dtype

@@ -229,8 +229,9 @@ pub fn row_bytes(model: &Model, row: &GgufRow, ty: GgmlType, sink: &mut super::S
         .iter()
         .map(|n| model.get(n).ok_or_else(|| Error::not_rwkv("tensor is missing").tensor(n)))
         .collect::<Result<_>>()?;
-    if !matches!(row.transform, Transform::Copy | Transform::Stack) {
-        // Small tensors (LoRAs, rescaled matrices): checked whole, in their own order.
+    if !matches!(row.transform, Transform::Copy | Transform::Stack) || sources.iter().any(|t| t.dtype.is_quant()) {
+        // Small tensors (LoRAs, rescaled matrices) and quantized blocks (from a quantized GGUF):
+        // widened whole and checked, in their own order.
         for t in &sources {
             check_finite(model, t, t.bytes(), 0)?;
             check_fits(model, t, &t.to_f32()?, 0, ty)?;

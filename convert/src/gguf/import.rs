@@ -136,7 +136,46 @@ pub fn from_file(f: &GgufFile) -> Result<Model> {
         }
         let info = tensor(f, &row.gguf)?;
         used.insert(info.name.as_str());
-        // Quantized tensors are dequantized to f32 once, here; float ones stay in the map.
+        // The divisor of a rescaled matrix is 2^(layer / rescale_every), as the file's metadata says.
+        let transform = match row.transform {
+            Transform::Rescale(_) => {
+                let layer: usize = row.sources[0].split('.').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+                Transform::Rescale(if rescale_every > 0 { (layer / rescale_every) as u32 } else { 0 })
+            }
+            t => t,
+        };
+        let want_elems: usize =
+            row.sources.iter().map(|s| specs.get(s).map(|sh| sh.iter().product::<usize>()).unwrap_or(0)).sum();
+        // Quantized matrices stay as stored (a rescaled one records its 2^k in the dtype, so its
+        // blocks need not change); float tensors stay in the map. Only a quantized tensor that a
+        // layout transform must move (never written by llama.cpp) is dequantized, here, once.
+        if dtype_of(info.ty).is_none() {
+            if let (Transform::Copy | Transform::Rescale(_), [src]) = (transform, &row.sources[..]) {
+                let exp2 = match transform.divisor()? {
+                    Some(d) => d.log2() as i32,
+                    None => 0,
+                };
+                let shape = specs[src].clone();
+                let dtype = DType::Quant { ty: info.ty, exp2 };
+                let ne0 = shape.last().copied().unwrap_or(0);
+                let rows = want_elems / ne0.max(1);
+                if dtype.row_bytes(ne0).map(|r| r * rows) != Some(info.range.len()) {
+                    return Err(Error::not_rwkv(format!(
+                        "has {} bytes, expected {want_elems} values",
+                        info.range.len()
+                    ))
+                    .tensor(&info.name));
+                }
+                out.push(Tensor {
+                    name: src.clone(),
+                    dtype,
+                    shape,
+                    data: Bytes::Mapped { map: f.map.clone(), range: info.range.clone() },
+                });
+                made.insert(src.clone());
+                continue;
+            }
+        }
         let (dtype, owned): (DType, Option<Arc<Vec<u8>>>) = match dtype_of(info.ty) {
             Some(d) => (d, None),
             None => {
@@ -149,21 +188,11 @@ pub fn from_file(f: &GgufFile) -> Result<Model> {
             None => (&f.map[..], info.range.start),
         };
         let len = owned.as_ref().map_or(info.range.len(), |o| o.len());
-        let want_elems: usize =
-            row.sources.iter().map(|s| specs.get(s).map(|sh| sh.iter().product::<usize>()).unwrap_or(0)).sum();
         if len != want_elems * es {
             return Err(Error::not_rwkv(format!("has {len} bytes, expected {want_elems} values")).tensor(&info.name));
         }
         // Copies and stacks invert to views of the file (each source is a slice of the written
         // tensor); the others are inverted through the row's transform into owned tensors.
-        let transform = match row.transform {
-            // The divisor is 2^(layer / rescale_every) as the file's metadata says.
-            Transform::Rescale(_) => {
-                let layer: usize = row.sources[0].split('.').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-                Transform::Rescale(if rescale_every > 0 { (layer / rescale_every) as u32 } else { 0 })
-            }
-            t => t,
-        };
         let mut inverted = match transform {
             Transform::Copy | Transform::Stack => None,
             Transform::Rescale(_) => {

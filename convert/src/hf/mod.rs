@@ -76,6 +76,17 @@ fn row_bytes(model: &Model, row: &HfRow, out: DType, sink: &mut Sink) -> Result<
             // The row's shape, not the source's squeezed one (a rank-1 LoRA, [C, 1], squeezes).
             sink(&encode(&row.transform.apply(&[&v], &row.shape).map_err(|e| e.tensor(&row.hf))?, ty))?;
         }
+        _ if t.dtype.is_quant() => {
+            // Blocks of a quantized GGUF: dequantized whole.
+            let v = t.to_f32()?;
+            check_fits(model, t, &v, 0, ty)?;
+            if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                return Err(Error::corrupt(format!("element {i} is {}: non-finite weights", v[i]))
+                    .tensor(&t.name)
+                    .at(&model.path));
+            }
+            sink(&encode(&v, ty))?;
+        }
         _ if t.dtype == out && t.data.is_mapped() && model.path.is_file() => {
             // Bytes written as they are: read straight from the file (no faults, nothing mapped).
             let crate::tensor::Bytes::Mapped { range, .. } = &t.data else { unreachable!("checked is_mapped") };

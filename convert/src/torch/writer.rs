@@ -21,6 +21,8 @@ fn storage_class(dtype: DType) -> &'static str {
         DType::I8 => "CharStorage",
         DType::U8 => "ByteStorage",
         DType::Bool => "BoolStorage",
+        // Refused by `save` before any pickle is made.
+        DType::Quant { .. } => unreachable!("torch has no storage for ggml blocks"),
     }
 }
 
@@ -93,6 +95,9 @@ pub fn save(path: &Path, tensors: &[(String, DType, Vec<usize>, Vec<u8>)]) -> Re
         .compression_method(zip::CompressionMethod::Stored)
         .with_alignment(64)
         .large_file(true);
+    if let Some((name, d, ..)) = tensors.iter().find(|t| t.1.is_quant()) {
+        return Err(Error::unsupported(format!("{d} blocks cannot be saved in a torch checkpoint")).tensor(name));
+    }
     let meta: Vec<(&str, DType, &[usize])> =
         tensors.iter().map(|(n, d, s, _)| (n.as_str(), *d, s.as_slice())).collect();
     zip.start_file(format!("{prefix}/data.pkl"), opts).map_err(zerr)?;
