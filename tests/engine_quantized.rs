@@ -41,7 +41,15 @@ fn quantized_files_run_as_stored_and_match_their_dequantized_copy() {
         let bf16 = dir.path().join(format!("{file}.bf16.gguf"));
         write(&Model::open(&pth).unwrap(), &bf16, OutType::BF16);
         let src = GgufFile::open(&bf16).unwrap();
-        for ftype in [FileType::Q8_0, FileType::Q6K, FileType::Q5KM, FileType::Q4KM, FileType::Q4_0, FileType::IQ4NL, FileType::IQ3S] {
+        for ftype in [
+            FileType::Q8_0,
+            FileType::Q6K,
+            FileType::Q5KM,
+            FileType::Q4KM,
+            FileType::Q4_0,
+            FileType::IQ4NL,
+            FileType::IQ3S,
+        ] {
             let q = dir.path().join(format!("{file}.{}.gguf", ftype.name()));
             requantize::write(&src, &q, ftype, &Overrides::default(), true, |_| {}).unwrap();
             let model = Model::open(&q).unwrap();

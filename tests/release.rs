@@ -157,6 +157,15 @@ fn verify_compares_two_files_and_fails_past_max_kl() {
     let o = verify(&["--max-kl", &format!("{}", kl / 2.0)]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("above --max-kl"), "{}", String::from_utf8_lossy(&o.stderr));
+    // Without --text or --lambada: the built-in evaluation text, named in the report.
+    let o = run(&["verify", src.to_str().unwrap(), q.to_str().unwrap(), "--json"]);
+    ok(&o);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["evaluation"].as_str().unwrap().contains("built-in evaluation text"), "{v}");
+    assert!(
+        v["quality"]["positions"].as_u64().unwrap() > 1000 && v["quality"]["kl_mean"].as_f64().unwrap() > 0.0,
+        "{v}"
+    );
 }
 
 #[test]

@@ -259,7 +259,8 @@ mod x86_blocks {
                     let (q, xb) = (b.as_ptr().add(2), xp.add(i * bs));
                     let mut s = _mm256_setzero_ps();
                     for k in 0..4 {
-                        let v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(q.add(8 * k) as *const __m128i)));
+                        let v =
+                            _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(q.add(8 * k) as *const __m128i)));
                         s = _mm256_fmadd_ps(v, _mm256_loadu_ps(xb.add(8 * k)), s);
                     }
                     acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(b)), s, acc);
@@ -293,7 +294,8 @@ mod x86_blocks {
                             (_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps());
                         for k in 0..4 {
                             let raw = u8x8(q.add(8 * k));
-                            let (x1, x2) = (_mm256_loadu_ps(xb.add(64 * c + 8 * k)), _mm256_loadu_ps(xb.add(64 * c + 32 + 8 * k)));
+                            let (x1, x2) =
+                                (_mm256_loadu_ps(xb.add(64 * c + 8 * k)), _mm256_loadu_ps(xb.add(64 * c + 32 + 8 * k)));
                             qa = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(raw, m)), x1, qa);
                             qb = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(raw, 4)), x2, qb);
                             xa = _mm256_add_ps(xa, x1);

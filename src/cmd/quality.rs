@@ -9,6 +9,9 @@ use reference::Engine;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+/// What `verify` and `release` measure on when given no text: data/eval-text.txt, built in.
+pub const BUILTIN_EVAL_TEXT: &str = include_str!("../../data/eval-text.txt");
+
 /// Default cap on evaluation tokens: the source's log-probabilities are kept for every position.
 pub const DEFAULT_EVAL_TOKENS: usize = 2048;
 
@@ -16,7 +19,7 @@ pub const DEFAULT_EVAL_TOKENS: usize = 2048;
 #[derive(clap::Args, Clone)]
 pub struct EvalArgs {
     /// Evaluation text (UTF-8): KL divergence, top-1 agreement, perplexity. Keep it disjoint from
-    /// any calibration text.
+    /// any calibration text. Without this and --lambada, the built-in text (data/eval-text.txt).
     #[arg(long, visible_alias = "eval")]
     pub text: Option<std::path::PathBuf>,
     /// LAMBADA jsonl: perplexity and accuracy.
@@ -31,9 +34,6 @@ pub struct EvalArgs {
 }
 
 impl EvalArgs {
-    pub fn given(&self) -> bool {
-        self.text.is_some() || self.lambada.is_some()
-    }
     pub fn inputs(&self, model: &Model) -> Result<EvalInputs> {
         eval_inputs(model, self.text.as_deref(), self.lambada.as_deref(), self.limit, self.eval_tokens)
     }
@@ -53,7 +53,18 @@ pub fn eval_inputs(
     limit: Option<usize>,
     max_tokens: usize,
 ) -> Result<EvalInputs> {
-    let tokens = text.map(|p| super::text_tokens(model, p, max_tokens)).transpose()?;
+    let builtin = text.is_none() && lambada_file.is_none();
+    let tokens = match text {
+        Some(p) => Some(super::text_tokens(model, p, max_tokens)?),
+        None if builtin => {
+            let (tok, _) = super::text_tokenizer(model)
+                .context("no --text or --lambada given, and the built-in evaluation text needs a tokenizer")?;
+            let mut ids = tok.encode(BUILTIN_EVAL_TEXT);
+            ids.truncate(max_tokens);
+            Some(ids)
+        }
+        None => None,
+    };
     let lambada = match lambada_file {
         None => None,
         Some(p) => {
@@ -67,6 +78,12 @@ pub fn eval_inputs(
     let mut parts = Vec::new();
     if let (Some(p), Some(t)) = (text, &tokens) {
         parts.push(format!("{} ({} tokens)", p.file_name().unwrap_or_default().to_string_lossy(), t.len()));
+    }
+    if let (true, Some(t)) = (builtin, &tokens) {
+        parts.push(format!(
+            "the built-in evaluation text (rwkv-convert's data/eval-text.txt, 7 languages, code and chat; {} tokens)",
+            t.len()
+        ));
     }
     if let (Some(p), Some(d)) = (lambada_file, &lambada) {
         parts.push(format!("{} ({} documents)", p.file_name().unwrap_or_default().to_string_lossy(), d.len()));

@@ -48,13 +48,12 @@ pub fn run(args: Args) -> Result<()> {
         return Ok(());
     }
     let (source, candidate) = (args.source.as_ref().expect("clap"), args.candidate.as_ref().expect("clap"));
-    if !args.eval.given() {
-        bail!("give an evaluation text (--text FILE) or a LAMBADA file (--lambada FILE)");
-    }
     let (model, engine) = load(source)?;
     let inputs = args.eval.inputs(&model)?;
     let base = baseline(&engine, &inputs);
+    // Only the source's outputs are kept: its weights (the map) go before the candidate's come.
     drop(engine);
+    drop(model);
     let (_, cand) = load(candidate)?;
     let m = measure(&base, &inputs, &cand)?;
     let kl = m.quality.map(|q| q.kl_mean);
