@@ -26,8 +26,10 @@ pub struct Linear {
     pub name: Option<std::sync::Arc<str>>,
 }
 
-/// Output rows per GEMM tile: 64 rows of a 4096-wide matrix widen into 1 MiB.
-const TILE_ROWS: usize = 64;
+/// Output rows per GEMM tile (256 rows of a 4096-wide matrix widen into 4 MiB) and tokens per
+/// block. Fixed sizes: an output element's sum never depends on the thread count.
+const TILE_ROWS: usize = 256;
+const TOKEN_BLOCK: usize = 128;
 
 impl Linear {
     /// A matrix made at load.
@@ -130,16 +132,26 @@ impl Linear {
 
     fn gemm(&self, x: ArrayView2<f32>, mut out: ArrayViewMut2<f32>) {
         let k = self.cols;
-        out.axis_chunks_iter_mut(Axis(1), TILE_ROWS).into_par_iter().enumerate().for_each_init(
-            Vec::new,
-            |tile, (i, mut o)| {
-                let n = o.ncols();
-                tile.resize(n * k, 0.0);
-                self.widen_rows(i * TILE_ROWS, tile);
-                let w = ArrayView2::from_shape((n, k), &tile[..]).expect("tile shape");
-                general_mat_mul(1.0, &x, &w.t(), 0.0, &mut o);
-            },
-        );
+        // Tasks are (row tile, token block) cells of the output: a tile is widened once per
+        // cell, and matrixmultiply packs only that block of tokens.
+        let mut cells = Vec::new();
+        for (i, mut rest) in out.axis_chunks_iter_mut(Axis(1), TILE_ROWS).enumerate() {
+            let mut j = 0;
+            while rest.nrows() > TOKEN_BLOCK {
+                let (cell, tail) = rest.split_at(Axis(0), TOKEN_BLOCK);
+                cells.push((i, j, cell));
+                (rest, j) = (tail, j + 1);
+            }
+            cells.push((i, j, rest));
+        }
+        cells.into_par_iter().for_each_init(Vec::new, |tile, (i, j, mut o)| {
+            let n = o.ncols();
+            tile.resize(n * k, 0.0);
+            self.widen_rows(i * TILE_ROWS, tile);
+            let w = ArrayView2::from_shape((n, k), &tile[..]).expect("tile shape");
+            let xs = x.slice(ndarray::s![j * TOKEN_BLOCK..j * TOKEN_BLOCK + o.nrows(), ..]);
+            general_mat_mul(1.0, &xs, &w.t(), 0.0, &mut o);
+        });
     }
 }
 
@@ -173,12 +185,13 @@ mod tests {
 
     #[test]
     fn gemv_and_gemm_agree_with_a_plain_product() {
-        let (n, k, t) = (37, 53, 5);
+        // Several row tiles and token blocks, both with ragged ends.
+        let (n, k, t) = (600, 53, 300);
         let w = Array2::from_shape_fn((n, k), |(i, j)| ((i * 31 + j * 7) % 13) as f32 / 13.0 - 0.5);
         let x = Array2::from_shape_fn((t, k), |(i, j)| ((i * 17 + j * 3) % 11) as f32 / 11.0 - 0.5);
         let lin = Linear::new(w.clone());
         let all = lin.forward(x.view());
-        for ti in 0..t {
+        for ti in (0..t).step_by(7) {
             let one = lin.forward(x.slice(ndarray::s![ti..ti + 1, ..]));
             for o in 0..n {
                 let plain: f64 = (0..k).map(|j| w[[o, j]] as f64 * x[[ti, j]] as f64).sum();
