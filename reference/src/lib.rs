@@ -3,6 +3,7 @@
 
 pub mod compare;
 pub mod eval;
+pub mod gemm;
 pub mod imatrix;
 pub mod kernels;
 pub mod linear;

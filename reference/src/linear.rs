@@ -144,14 +144,29 @@ impl Linear {
             }
             cells.push((i, j, rest));
         }
-        cells.into_par_iter().for_each_init(Vec::new, |tile, (i, j, mut o)| {
-            let n = o.ncols();
-            tile.resize(n * k, 0.0);
-            self.widen_rows(i * TILE_ROWS, tile);
-            let w = ArrayView2::from_shape((n, k), &tile[..]).expect("tile shape");
-            let xs = x.slice(ndarray::s![j * TOKEN_BLOCK..j * TOKEN_BLOCK + o.nrows(), ..]);
-            general_mat_mul(1.0, &xs, &w.t(), 0.0, &mut o);
-        });
+        let x_rows = x.as_slice();
+        cells.into_par_iter().for_each_init(
+            || (Vec::new(), Vec::new()),
+            |(tile, scratch), (i, j, mut o)| {
+                let n = o.ncols();
+                tile.resize(n * k, 0.0);
+                self.widen_rows(i * TILE_ROWS, tile);
+                let t0 = j * TOKEN_BLOCK;
+                if let (Some(xr), &[ldc, 1]) = (x_rows, o.strides()) {
+                    // SAFETY: the cell's elements are this task's alone (the cells split `out`),
+                    // at rows `ldc` apart.
+                    let done = unsafe {
+                        crate::gemm::gemm(&xr[t0 * k..], o.nrows(), k, tile, n, o.as_mut_ptr(), ldc as usize, scratch)
+                    };
+                    if done.is_some() {
+                        return;
+                    }
+                }
+                let w = ArrayView2::from_shape((n, k), &tile[..]).expect("tile shape");
+                let xs = x.slice(ndarray::s![t0..t0 + o.nrows(), ..]);
+                general_mat_mul(1.0, &xs, &w.t(), 0.0, &mut o);
+            },
+        );
     }
 }
 
