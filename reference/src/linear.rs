@@ -26,10 +26,9 @@ pub struct Linear {
     pub name: Option<std::sync::Arc<str>>,
 }
 
-/// Output rows per GEMM tile (256 rows of a 4096-wide matrix widen into 4 MiB) and tokens per
-/// block. Fixed sizes: an output element's sum never depends on the thread count.
-const TILE_ROWS: usize = 256;
-const TOKEN_BLOCK: usize = 128;
+/// Output rows per GEMM task (128 rows of a 4096-wide matrix widen into 2 MiB). A fixed size: an
+/// output element's sum never depends on the thread count.
+const TILE_ROWS: usize = 128;
 
 impl Linear {
     /// A matrix made at load.
@@ -132,39 +131,25 @@ impl Linear {
 
     fn gemm(&self, x: ArrayView2<f32>, mut out: ArrayViewMut2<f32>) {
         let k = self.cols;
-        // Tasks are (row tile, token block) cells of the output: a tile is widened once per
-        // cell, and matrixmultiply packs only that block of tokens.
-        let mut cells = Vec::new();
-        for (i, mut rest) in out.axis_chunks_iter_mut(Axis(1), TILE_ROWS).enumerate() {
-            let mut j = 0;
-            while rest.nrows() > TOKEN_BLOCK {
-                let (cell, tail) = rest.split_at(Axis(0), TOKEN_BLOCK);
-                cells.push((i, j, cell));
-                (rest, j) = (tail, j + 1);
-            }
-            cells.push((i, j, rest));
-        }
+        // One task per tile of rows: the tile is widened and packed once, then every token runs
+        // through it.
         let x_rows = x.as_slice();
-        cells.into_par_iter().for_each_init(
+        out.axis_chunks_iter_mut(Axis(1), TILE_ROWS).into_par_iter().enumerate().for_each_init(
             || (Vec::new(), Vec::new()),
-            |(tile, scratch), (i, j, mut o)| {
+            |(tile, scratch), (i, mut o)| {
                 let n = o.ncols();
                 tile.resize(n * k, 0.0);
                 self.widen_rows(i * TILE_ROWS, tile);
-                let t0 = j * TOKEN_BLOCK;
                 if let (Some(xr), &[ldc, 1]) = (x_rows, o.strides()) {
-                    // SAFETY: the cell's elements are this task's alone (the cells split `out`),
-                    // at rows `ldc` apart.
-                    let done = unsafe {
-                        crate::gemm::gemm(&xr[t0 * k..], o.nrows(), k, tile, n, o.as_mut_ptr(), ldc as usize, scratch)
-                    };
+                    // SAFETY: the tile's columns of `out` are this task's alone, rows `ldc` apart.
+                    let done =
+                        unsafe { crate::gemm::gemm(xr, o.nrows(), k, tile, n, o.as_mut_ptr(), ldc as usize, scratch) };
                     if done.is_some() {
                         return;
                     }
                 }
                 let w = ArrayView2::from_shape((n, k), &tile[..]).expect("tile shape");
-                let xs = x.slice(ndarray::s![t0..t0 + o.nrows(), ..]);
-                general_mat_mul(1.0, &xs, &w.t(), 0.0, &mut o);
+                general_mat_mul(1.0, &x, &w.t(), 0.0, &mut o);
             },
         );
     }
