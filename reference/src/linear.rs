@@ -26,6 +26,9 @@ pub struct Linear {
     pub name: Option<std::sync::Arc<str>>,
 }
 
+/// Up to this many tokens go through [`Linear::gemv_few`] instead of the GEMM.
+const FEW_TOKENS: usize = 8;
+
 /// Output rows per GEMM task (128 rows of a 4096-wide matrix widen into 2 MiB). A fixed size: an
 /// output element's sum never depends on the thread count.
 const TILE_ROWS: usize = 128;
@@ -108,10 +111,33 @@ impl Linear {
         let mut out = Array2::zeros((x.nrows(), self.out_dim()));
         if x.nrows() == 1 {
             self.gemv(x.row(0).as_slice().expect("contiguous row"), out.as_slice_mut().expect("contiguous"));
+        } else if x.nrows() <= FEW_TOKENS && x.is_standard_layout() {
+            self.gemv_few(x, out.view_mut());
         } else {
             self.gemm(x, out.view_mut());
         }
         out
+    }
+
+    /// A few tokens (LAMBADA's target rows through the head): each stored row read once, from
+    /// where it lies, for all of them; widening and packing a tile would cost more than it saves.
+    fn gemv_few(&self, x: ArrayView2<f32>, mut out: ArrayViewMut2<f32>) {
+        const ROWS: usize = 32;
+        let t = x.nrows();
+        let xs: Vec<&[f32]> = x.outer_iter().map(|r| r.to_slice().expect("standard layout")).collect();
+        let mut cols: Vec<f32> = vec![0.0; self.rows * t];
+        cols.par_chunks_mut(ROWS * t).enumerate().for_each(|(c, o)| {
+            for (r, o) in o.chunks_mut(t).enumerate() {
+                for (v, x) in o.iter_mut().zip(&xs) {
+                    *v = self.dot_row(c * ROWS + r, x);
+                }
+            }
+        });
+        for (r, col) in cols.chunks(t).enumerate() {
+            for (ti, &v) in col.iter().enumerate() {
+                out[[ti, r]] = v;
+            }
+        }
     }
 
     fn gemv(&self, x: &[f32], out: &mut [f32]) {
@@ -191,7 +217,14 @@ mod tests {
         let x = Array2::from_shape_fn((t, k), |(i, j)| ((i * 17 + j * 3) % 11) as f32 / 11.0 - 0.5);
         let lin = Linear::new(w.clone());
         let all = lin.forward(x.view());
+        let few = lin.forward(x.slice(ndarray::s![10..15, ..]));
         for ti in (0..t).step_by(7) {
+            if (10..15).contains(&ti) {
+                for o in 0..n {
+                    let plain: f64 = (0..k).map(|j| w[[o, j]] as f64 * x[[ti, j]] as f64).sum();
+                    assert!((few[[ti - 10, o]] as f64 - plain).abs() < 1e-5);
+                }
+            }
             let one = lin.forward(x.slice(ndarray::s![ti..ti + 1, ..]));
             for o in 0..n {
                 let plain: f64 = (0..k).map(|j| w[[o, j]] as f64 * x[[ti, j]] as f64).sum();
