@@ -460,6 +460,9 @@ fn measure_all(
     let engine = reference::Engine::load(model, &Default::default())?;
     let base: Baseline = baseline(&engine, inputs);
     drop(engine);
+    // The source's weights are not needed again: let their pages go, so that each file is
+    // measured at about its own size.
+    model.tensors.iter().for_each(|t| t.data.release_pages());
     let source = Measured {
         quality: base.reference.as_ref().map(|r| reference::compare::Quality {
             positions: r.positions(),
