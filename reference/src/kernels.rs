@@ -32,7 +32,7 @@ impl Float {
 
 /// Element `i` of a stored row, widened (exact for every type).
 #[inline]
-fn load(ty: Float, w: &[u8], i: usize) -> f32 {
+pub(crate) fn load(ty: Float, w: &[u8], i: usize) -> f32 {
     match ty {
         Float::F32 => f32::from_le_bytes([w[4 * i], w[4 * i + 1], w[4 * i + 2], w[4 * i + 3]]),
         Float::BF16 => bf16::from_le_bytes([w[2 * i], w[2 * i + 1]]).to_f32(),
@@ -56,7 +56,7 @@ pub fn dot_plain(ty: Float, w: &[u8], x: &[f32]) -> f32 {
     s
 }
 
-fn reduce16(acc: &[f32; 16]) -> f32 {
+pub(crate) fn reduce16(acc: &[f32; 16]) -> f32 {
     let mut a = *acc;
     for width in [8, 4, 2, 1] {
         for i in 0..width {

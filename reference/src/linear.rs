@@ -26,6 +26,22 @@ pub struct Linear {
     pub name: Option<std::sync::Arc<str>>,
 }
 
+/// A pointer that tasks writing disjoint parts of one buffer share.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: each task writes only its own elements (see the callers).
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+impl SendPtr {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Below this many tokens, float rows go through [`crate::rowgemm`] (measured on the 191M shape:
+/// ahead below ~100 tokens, behind the packed GEMM from ~160).
+const ROW_FORM_TOKENS: usize = 128;
+
 /// Up to this many tokens go through [`Linear::gemv_few`] instead of the GEMM.
 const FEW_TOKENS: usize = 8;
 
@@ -155,8 +171,38 @@ impl Linear {
         }
     }
 
+    /// Float rows as stored: (bytes, type, bytes per row).
+    fn float_rows(&self) -> Option<(&[u8], Float, usize)> {
+        match &self.w {
+            Weight::Owned(w) => {
+                // SAFETY: f32 has no invalid bit patterns and u8 no alignment; the length is exact.
+                let b = unsafe { std::slice::from_raw_parts(w.as_ptr() as *const u8, std::mem::size_of_val(&w[..])) };
+                Some((b, Float::F32, self.cols * 4))
+            }
+            Weight::Stored { tensor, ty } => Some((tensor.bytes(), *ty, self.cols * ty.size())),
+            Weight::Quant { .. } => None,
+        }
+    }
+
     fn gemm(&self, x: ArrayView2<f32>, mut out: ArrayViewMut2<f32>) {
         let k = self.cols;
+        // Float rows and a short sequence (a LAMBADA document): read in place by the
+        // register-block kernel, tasks of rows. Longer ones amortise widening and packing tiles.
+        let short = x.nrows() < ROW_FORM_TOKENS;
+        if let (true, true, Some((w, ty, row_bytes)), Some(xr), &[ldc, 1]) =
+            (short, crate::rowgemm::available(), self.float_rows(), x.as_slice(), out.strides())
+        {
+            let (t, ldc) = (x.nrows(), ldc as usize);
+            let c = SendPtr(out.as_mut_ptr());
+            let tasks = self.rows.div_ceil(crate::rowgemm::TASK_ROWS);
+            (0..tasks).into_par_iter().for_each(|i| {
+                let r0 = i * crate::rowgemm::TASK_ROWS;
+                let n = crate::rowgemm::TASK_ROWS.min(self.rows - r0);
+                // SAFETY: the kernel exists; task i alone writes columns r0..r0 + n of `out`.
+                unsafe { crate::rowgemm::run(ty, w, row_bytes, r0, n, xr, t, k, c.get().add(r0), ldc) };
+            });
+            return;
+        }
         // One task per tile of rows: the tile is widened and packed once, then every token runs
         // through it.
         let x_rows = x.as_slice();
