@@ -75,8 +75,10 @@ pub fn run(args: Args) -> Result<()> {
     let per_token = weights - emb + emb_row;
     let prefill_tps = args.prefill as f64 / prefill_s;
     let decode_tps = args.decode as f64 / decode_s;
-    let isa =
+    // The dot kernels' set for the stored type (decode), and the prefill GEMM's.
+    let dot =
         model.main_dtype().and_then(reference::kernels::Float::from_dtype).map_or("portable", reference::kernels::isa);
+    let isa = format!("dot {dot}, gemm {}", reference::gemm::isa());
     let v = serde_json::json!({
         "model": args.model.display().to_string(),
         "version": model.version.to_string(),
