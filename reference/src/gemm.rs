@@ -61,18 +61,7 @@ pub unsafe fn gemm(
 ) -> Option<()> {
     #[cfg(target_arch = "x86_64")]
     {
-        use std::sync::OnceLock;
-        static ISA: OnceLock<u8> = OnceLock::new();
-        let isa = *ISA.get_or_init(|| {
-            if is_x86_feature_detected!("avx512f") {
-                2
-            } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                1
-            } else {
-                0
-            }
-        });
-        gemm_isa(isa, x, t, k, w, n, c, ldc, scratch)
+        gemm_isa(kernel(), x, t, k, w, n, c, ldc, scratch)
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -121,18 +110,29 @@ unsafe fn gemm_isa(
     None
 }
 
-/// Which kernel [`gemm`] uses on this CPU.
-pub fn isa() -> &'static str {
+/// The kernel this CPU has: 2 AVX-512, 1 AVX2+FMA, 0 none.
+fn kernel() -> u8 {
     #[cfg(target_arch = "x86_64")]
     {
-        if is_x86_feature_detected!("avx512f") {
-            return "avx512f";
-        }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            return "avx2+fma";
-        }
+        use std::sync::OnceLock;
+        static ISA: OnceLock<u8> = OnceLock::new();
+        *ISA.get_or_init(|| {
+            if is_x86_feature_detected!("avx512f") {
+                2
+            } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                1
+            } else {
+                0
+            }
+        })
     }
-    "portable"
+    #[cfg(not(target_arch = "x86_64"))]
+    0
+}
+
+/// Which kernel [`gemm`] uses on this CPU.
+pub fn isa() -> &'static str {
+    ["portable", "avx2+fma", "avx512f"][kernel() as usize]
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -144,63 +144,64 @@ mod x86 {
     /// apart; `c` rows `ldc` apart; `add`: accumulate onto c (later K chunks).
     pub type Block = unsafe fn(kc: usize, a: *const f32, lda: usize, b: *const f32, c: *mut f32, ldc: usize, add: bool);
 
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn block_avx512(
-        kc: usize,
-        a: *const f32,
-        lda: usize,
-        b: *const f32,
-        c: *mut f32,
-        ldc: usize,
-        add: bool,
-    ) {
-        const MR: usize = 8;
-        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
-        if add {
-            for (t, r) in acc.iter_mut().enumerate() {
-                r[0] = _mm512_loadu_ps(c.add(t * ldc));
-                r[1] = _mm512_loadu_ps(c.add(t * ldc + 16));
+    /// One register-block kernel per instruction set: MR tokens × two vectors of outputs.
+    macro_rules! register_block {
+        ($name:ident, $features:literal, $mr:literal, $lanes:literal, $zero:ident, $load:ident, $store:ident, $set1:ident, $fma:ident) => {
+            #[target_feature(enable = $features)]
+            pub unsafe fn $name(
+                kc: usize,
+                a: *const f32,
+                lda: usize,
+                b: *const f32,
+                c: *mut f32,
+                ldc: usize,
+                add: bool,
+            ) {
+                let mut acc = [[$zero(); 2]; $mr];
+                if add {
+                    for (t, r) in acc.iter_mut().enumerate() {
+                        r[0] = $load(c.add(t * ldc));
+                        r[1] = $load(c.add(t * ldc + $lanes));
+                    }
+                }
+                for kk in 0..kc {
+                    let b0 = $load(b.add(kk * 2 * $lanes));
+                    let b1 = $load(b.add(kk * 2 * $lanes + $lanes));
+                    for (t, r) in acc.iter_mut().enumerate() {
+                        let av = $set1(*a.add(t * lda + kk));
+                        r[0] = $fma(av, b0, r[0]);
+                        r[1] = $fma(av, b1, r[1]);
+                    }
+                }
+                for (t, r) in acc.iter().enumerate() {
+                    $store(c.add(t * ldc), r[0]);
+                    $store(c.add(t * ldc + $lanes), r[1]);
+                }
             }
-        }
-        for kk in 0..kc {
-            let b0 = _mm512_loadu_ps(b.add(kk * 32));
-            let b1 = _mm512_loadu_ps(b.add(kk * 32 + 16));
-            for (t, r) in acc.iter_mut().enumerate() {
-                let av = _mm512_set1_ps(*a.add(t * lda + kk));
-                r[0] = _mm512_fmadd_ps(av, b0, r[0]);
-                r[1] = _mm512_fmadd_ps(av, b1, r[1]);
-            }
-        }
-        for (t, r) in acc.iter().enumerate() {
-            _mm512_storeu_ps(c.add(t * ldc), r[0]);
-            _mm512_storeu_ps(c.add(t * ldc + 16), r[1]);
-        }
+        };
     }
-
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn block_avx2(kc: usize, a: *const f32, lda: usize, b: *const f32, c: *mut f32, ldc: usize, add: bool) {
-        const MR: usize = 6;
-        let mut acc = [[_mm256_setzero_ps(); 2]; MR];
-        if add {
-            for (t, r) in acc.iter_mut().enumerate() {
-                r[0] = _mm256_loadu_ps(c.add(t * ldc));
-                r[1] = _mm256_loadu_ps(c.add(t * ldc + 8));
-            }
-        }
-        for kk in 0..kc {
-            let b0 = _mm256_loadu_ps(b.add(kk * 16));
-            let b1 = _mm256_loadu_ps(b.add(kk * 16 + 8));
-            for (t, r) in acc.iter_mut().enumerate() {
-                let av = _mm256_set1_ps(*a.add(t * lda + kk));
-                r[0] = _mm256_fmadd_ps(av, b0, r[0]);
-                r[1] = _mm256_fmadd_ps(av, b1, r[1]);
-            }
-        }
-        for (t, r) in acc.iter().enumerate() {
-            _mm256_storeu_ps(c.add(t * ldc), r[0]);
-            _mm256_storeu_ps(c.add(t * ldc + 8), r[1]);
-        }
-    }
+    register_block!(
+        block_avx512,
+        "avx512f",
+        8,
+        16,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        _mm512_storeu_ps,
+        _mm512_set1_ps,
+        _mm512_fmadd_ps
+    );
+    register_block!(
+        block_avx2,
+        "avx2,fma",
+        6,
+        8,
+        _mm256_setzero_ps,
+        _mm256_loadu_ps,
+        _mm256_storeu_ps,
+        _mm256_set1_ps,
+        _mm256_fmadd_ps
+    );
 
     /// All register blocks of the product. Blocks that hang over the token or row edge run on
     /// zero-padded copies and only their valid part is copied out.
