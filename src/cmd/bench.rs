@@ -69,10 +69,20 @@ pub fn run(args: Args) -> Result<()> {
             std::hint::black_box(engine.head(engine.hidden(&[tok], &mut state).view()));
         }
     });
-    let emb = model.get("emb.weight").map_or(0, |t| t.bytes().len() as u64);
-    let emb_row = model.get("emb.weight").map_or(0, |t| t.bytes().len() as u64 / t.shape[0].max(1) as u64);
-    let weights: u64 = model.tensors.iter().map(|t| t.bytes().len() as u64).sum();
-    let per_token = weights - emb + emb_row;
+    // Lookup tables (the embedding, DeepEmbed's per-layer `s_emb`) are read one row per token.
+    let per_token: u64 = model
+        .tensors
+        .iter()
+        .map(|t| {
+            let bytes = t.bytes().len() as u64;
+            let lookup = t.name == "emb.weight" || t.name.ends_with(".s_emb.weight");
+            if lookup {
+                bytes / t.shape[0].max(1) as u64
+            } else {
+                bytes
+            }
+        })
+        .sum();
     let prefill_tps = args.prefill as f64 / prefill_s;
     let decode_tps = args.decode as f64 / decode_s;
     // The dot kernels' set for the stored type (decode), and the prefill GEMM's.
