@@ -108,3 +108,35 @@ fn outputs_are_not_overwritten_and_bad_tokens_are_refused() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("World tokenizer"));
 }
+
+/// `bench --json` on every container: the figures a script reads, positive, and the weight bytes
+/// per token are the model's bytes less all but one row of the embedding.
+#[test]
+fn bench_reports_speed_bandwidth_and_memory_as_json() {
+    for file in ["v7-bf16.pth", "v4-bf16-legacy.pth", "v6-bf16.pth"] {
+        let o = bin()
+            .args([
+                "bench",
+                golden(file).to_str().unwrap(),
+                "--prefill",
+                "20",
+                "--decode",
+                "4",
+                "--reps",
+                "1",
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        for key in ["prefill_tokens_per_second", "decode_tokens_per_second", "decode_gb_per_second", "peak_rss_bytes"] {
+            assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{file}: {key} in {v}");
+        }
+        let model = convert::Model::open(&golden(file)).unwrap();
+        let emb = model.get("emb.weight").unwrap();
+        let all: u64 = model.tensors.iter().map(|t| t.bytes().len() as u64).sum();
+        let row = emb.bytes().len() as u64 / emb.shape[0] as u64;
+        assert_eq!(v["weight_bytes_per_token"].as_u64(), Some(all - emb.bytes().len() as u64 + row), "{file}");
+    }
+}
