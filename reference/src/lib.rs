@@ -8,6 +8,7 @@ pub mod imatrix;
 pub mod kernels;
 pub mod linear;
 pub mod ops;
+pub mod qkernels;
 pub mod rowgemm;
 pub mod sample;
 pub mod state;

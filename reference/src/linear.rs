@@ -98,7 +98,7 @@ impl Linear {
                 kernels::dot(*ty, &tensor.bytes()[r * k * ty.size()..(r + 1) * k * ty.size()], x)
             }
             Weight::Quant { tensor, ty, row_bytes, scale } => {
-                kernels::dot_quant(*ty, &tensor.bytes()[r * row_bytes..(r + 1) * row_bytes], x) * scale
+                crate::qkernels::dot_quant(*ty, &tensor.bytes()[r * row_bytes..(r + 1) * row_bytes], x) * scale
             }
         }
     }
@@ -113,7 +113,7 @@ impl Linear {
                 kernels::widen(*ty, &tensor.bytes()[start * k * ty.size()..(start + n) * k * ty.size()], out)
             }
             Weight::Quant { tensor, ty, row_bytes, scale } => {
-                kernels::dequantize(*ty, &tensor.bytes()[start * row_bytes..(start + n) * row_bytes], out);
+                crate::qkernels::dequantize(*ty, &tensor.bytes()[start * row_bytes..(start + n) * row_bytes], out);
                 if *scale != 1.0 {
                     out.iter_mut().for_each(|v| *v *= scale);
                 }
