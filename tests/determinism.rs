@@ -49,6 +49,23 @@ fn make_all(dir: &Path, threads: usize) {
         run(threads, &["quantize", &s("bf16.gguf"), &s(&format!("{ty}.gguf")), ty, "--imatrix", &s("imatrix.gguf")]);
     }
     run(threads, &["synth", &s("synth.pth"), "--layers", "1", "--embd", "64", "--vocab", "300"]);
+    // The engine: a long prompt (the packed GEMM), a short one (the register-block row form), the
+    // stored bf16 rows and the quantized blocks.
+    // (Run from `dir` with relative names: the file records the model's path.)
+    let ids = |n: usize| (0..n).map(|i| ((i * 37 + 11) % 511 + 1).to_string()).collect::<Vec<_>>().join(",");
+    std::fs::copy(src, dir.join("src.pth")).unwrap();
+    for (model, tag) in [("src.pth", "pth"), ("q4km.gguf", "q4km")] {
+        for n in [300, 40] {
+            let out = format!("logits-{tag}-{n}.safetensors");
+            let o = Command::new(env!("CARGO_BIN_EXE_rwkv-convert"))
+                .current_dir(dir)
+                .args(["--threads", &threads.to_string(), "logits", model, "--tokens", &ids(n), "--mode", "sequence"])
+                .args(["--out", &out])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        }
+    }
 }
 
 #[test]

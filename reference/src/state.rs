@@ -69,8 +69,30 @@ pub fn save_f32(
         .zip(&bytes)
         .map(|((n, s, _), b)| (n.clone(), TensorView::new(Dtype::F32, s.clone(), b).expect("shape matches data")))
         .collect();
-    let data = safetensors::serialize(views, Some(metadata)).map_err(|e| Error::corrupt(e.to_string()).at(path))?;
+    let mut data = safetensors::serialize(views, Some(metadata)).map_err(|e| Error::corrupt(e.to_string()).at(path))?;
+    sort_header(&mut data).map_err(|e| Error::corrupt(format!("safetensors header: {e}")).at(path))?;
     let tmp = path.with_extension("safetensors.tmp");
     std::fs::write(&tmp, data).map_err(|e| Error::io(e, &tmp))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(e, path))
+}
+
+/// safetensors writes its metadata in a hash map's order, which changes from run to run: rewrite
+/// the header with sorted keys (the same JSON, so the same length; padded with spaces as before),
+/// so that the same outputs give the same bytes.
+fn sort_header(data: &mut [u8]) -> std::result::Result<(), serde_json::Error> {
+    use std::collections::BTreeMap;
+    let n = u64::from_le_bytes(data[..8].try_into().expect("8 bytes")) as usize;
+    let mut header: BTreeMap<String, serde_json::Value> = serde_json::from_slice(&data[8..8 + n])?;
+    if let Some(m) = header.get_mut("__metadata__") {
+        let sorted: BTreeMap<String, serde_json::Value> = serde_json::from_value(m.take())?;
+        *m = serde_json::to_value(sorted)?;
+    }
+    let mut h = serde_json::to_vec(&header)?;
+    if h.len() > n {
+        // Not the same JSON after all: keep safetensors' own header rather than cut one short.
+        return Ok(());
+    }
+    h.resize(n, b' ');
+    data[8..8 + n].copy_from_slice(&h);
+    Ok(())
 }
