@@ -79,7 +79,7 @@ impl Transform {
         count: usize,
     ) -> Result<Vec<Vec<u8>>> {
         let n: usize = written.iter().product();
-        let len = if count == 0 { 0 } else { n / count };
+        let len = n.checked_div(count).unwrap_or(0);
         let origin = self.origin_map(written, len).ok_or_else(|| self.misfit(written, len))?;
         if written_bytes.len() != n * es || len * count != n {
             return Err(self.misfit(written, len));

@@ -140,7 +140,7 @@ pub fn from_file(f: &GgufFile) -> Result<Model> {
         let transform = match row.transform {
             Transform::Rescale(_) => {
                 let layer: usize = row.sources[0].split('.').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-                Transform::Rescale(if rescale_every > 0 { (layer / rescale_every) as u32 } else { 0 })
+                Transform::Rescale(layer.checked_div(rescale_every).unwrap_or(0) as u32)
             }
             t => t,
         };
