@@ -21,13 +21,15 @@ directory starts. So this script sweeps what torch varies:
 
 `family.json` lists, per file, its container, and either every tensor (name, dtype, shape, sha256 of
 the C-contiguous little-endian bytes) or, for the many-entry files, the rule that made them
-(tensor `tN` is the float32 scalar N, one storage each) so that the manifest stays small.
+(tensor `tN` is the float32 scalar N, one storage each) so that the manifest stays small; those
+two are committed gzip-compressed (`gzip` names the file, `sha256` is that of the file torch wrote).
 
 `--big DIR` also writes, outside the repository, a file past 4 GiB (one 4.1 GB storage after a small
 one, so offsets and sizes need zip64 extra fields); the Rust test reads it when the environment
 variable RWKV_TORCH_FAMILY_BIG names that folder.
 """
 import argparse
+import gzip
 import hashlib
 import json
 import os
@@ -94,7 +96,15 @@ def main():
         save(scalars(n), os.path.join(OUT, f"count-{n}-legacy.pth"), manifest, _use_new_zipfile_serialization=False)
     for entries in [65535, 65536]:
         n = entries - 6
-        save(scalars(n), os.path.join(OUT, f"entries-{entries}.pth"), manifest, rule={"scalars": n})
+        name = f"entries-{entries}.pth"
+        save(scalars(n), os.path.join(OUT, name), manifest, rule={"scalars": n})
+        # 18 MB each, mostly alignment padding: committed gzip-compressed (2.5 MB), with the sha256
+        # of the file torch wrote; the test decompresses it.
+        raw = open(os.path.join(OUT, name), "rb").read()
+        manifest[name].update(sha256=hashlib.sha256(raw).hexdigest(), gzip=name + ".gz")
+        with open(os.path.join(OUT, name + ".gz"), "wb") as f:
+            f.write(gzip.compress(raw, compresslevel=9, mtime=0))
+        os.remove(os.path.join(OUT, name))
 
     # Sizes, offsets, sharing, dtypes.
     g = torch.Generator().manual_seed(5)

@@ -31,8 +31,20 @@ fn dtype(torch: &str) -> &'static str {
     }
 }
 
-fn check(file: &str, want: &Value) {
-    let path = dir().join(file);
+/// The file as torch wrote it: itself, or decompressed into `tmp` when committed gzipped.
+fn torch_file(file: &str, want: &Value, tmp: &Path) -> PathBuf {
+    let Some(gz) = want["gzip"].as_str() else { return dir().join(file) };
+    let mut raw = Vec::new();
+    let mut reader = flate2::read::GzDecoder::new(std::fs::File::open(dir().join(gz)).unwrap());
+    std::io::Read::read_to_end(&mut reader, &mut raw).unwrap();
+    assert_eq!(hex(&raw), want["sha256"].as_str().unwrap(), "{gz}: not the file torch wrote");
+    let path = tmp.join(file);
+    std::fs::write(&path, raw).unwrap();
+    path
+}
+
+fn check(file: &str, want: &Value, tmp: &Path) {
+    let path = torch_file(file, want, tmp);
     let ckpt = TorchCheckpoint::open(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
     let legacy = want["container"] == "legacy";
     assert_eq!(ckpt.container == Container::Legacy, legacy, "{file}: container");
@@ -72,12 +84,16 @@ fn every_torch_saved_file_of_the_family_reads_back() {
     // Every file on disk is in the manifest and the other way round.
     let on_disk = std::fs::read_dir(dir())
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "pth"))
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name().to_string_lossy().into_owned();
+            name.ends_with(".pth") || name.ends_with(".pth.gz")
+        })
         .count();
     assert_eq!(on_disk, files.len());
     assert!(files.len() >= 60, "the family shrank: {}", files.len());
+    let tmp = tempfile::tempdir().unwrap();
     for (file, want) in files {
-        check(file, want);
+        check(file, want, tmp.path());
     }
 }
 
