@@ -237,6 +237,9 @@ pub fn write_recipe(
         }
     }
     let plan = recipe_plan(f, r);
+    if let Some(&(i, ty)) = plan.iter().find(|(_, ty)| !quantize::codec::is_supported(*ty)) {
+        return Err(Error::unsupported(format!("quantizing to {ty} is not implemented yet")).tensor(&f.tensors[i].name));
+    }
     let weights = check_imatrix(f, r, &plan)?;
     let tensors: Vec<PendingTensor> = plan
         .iter()
