@@ -1,10 +1,11 @@
 //! The engine on quantized GGUFs runs their blocks as stored (no f32 copy of any matrix) and
-//! agrees with the engine on the same file's dequantized F32 copy within 1e-4 on the logits,
+//! agrees with the engine on the same file's dequantized F32 copies (GGUF and HF) within 1e-4,
 //! for every block type the quantizer writes; RWKV-6's rescaled matrices keep their blocks too.
 
 use convert::gguf::export::{plan, OutType};
 use convert::gguf::requantize;
 use convert::gguf::GgufFile;
+use convert::hf::{write_folder, HfDtype, HfOptions};
 use convert::{DType, Model};
 use quantize::ftype::{FileType, Overrides};
 use reference::{Engine, Options};
@@ -61,11 +62,16 @@ fn quantized_files_run_as_stored_and_match_their_dequantized_copy() {
             }
             let f32 = dir.path().join(format!("{file}.{}.f32.gguf", ftype.name()));
             write(&model, &f32, OutType::F32);
-            let dequantized = Model::open(&f32).unwrap();
-            for seq in [true, false] {
-                let (a, b) = (logits(&model, seq), logits(&dequantized, seq));
-                let d = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
-                assert!(d <= 1e-4, "{file} {} (seq {seq}): max |Δlogit| {d}", ftype.name());
+            // The HF writer widens the blocks too (RWKV-6 has an HF layout; it keeps no rescale).
+            let hf = dir.path().join(format!("{file}.{}.hf", ftype.name()));
+            let opts = HfOptions { dtype: HfDtype::F32, max_shard_bytes: u64::MAX, force: true, remote_code_dir: None };
+            write_folder(&model, &hf, &opts, |_, _| {}).unwrap();
+            for copy in [Model::open(&f32).unwrap(), Model::open(&hf).unwrap()] {
+                for seq in [true, false] {
+                    let (a, b) = (logits(&model, seq), logits(&copy, seq));
+                    let d = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+                    assert!(d <= 1e-4, "{file} {} {} (seq {seq}): max |Δlogit| {d}", ftype.name(), copy.path.display());
+                }
             }
         }
     }

@@ -63,29 +63,20 @@ fn st_dtype(d: DType) -> Result<&'static str> {
 }
 
 /// Stream one row's bytes in `out` dtype: plain copies pass through, conversions go through f32
-/// in chunks, transposes (small LoRA matrices) are made whole. Source pages are released.
+/// in chunks, transposes and quantized blocks are made whole. Source pages are released.
 fn row_bytes(model: &Model, row: &HfRow, out: DType, sink: &mut Sink) -> Result<()> {
     let t = model.get(&row.source).ok_or_else(|| Error::not_rwkv("tensor is missing").tensor(&row.source))?;
     let ty = out.ggml_equivalent().expect("float dtype");
     let es = t.dtype.size();
     match row.transform {
-        Transform::Transpose => {
+        // Transposes (small LoRA matrices) and quantized blocks (from a quantized GGUF): widened
+        // whole, checked, laid out as the row says (the row's shape, not the source's squeezed
+        // one: a rank-1 LoRA, [C, 1], squeezes).
+        _ if row.transform == Transform::Transpose || t.dtype.is_quant() => {
             let v = t.to_f32()?;
             check_finite(model, t, t.bytes(), 0)?;
             check_fits(model, t, &v, 0, ty)?;
-            // The row's shape, not the source's squeezed one (a rank-1 LoRA, [C, 1], squeezes).
             sink(&encode(&row.transform.apply(&[&v], &row.shape).map_err(|e| e.tensor(&row.hf))?, ty))?;
-        }
-        _ if t.dtype.is_quant() => {
-            // Blocks of a quantized GGUF: dequantized whole.
-            let v = t.to_f32()?;
-            check_fits(model, t, &v, 0, ty)?;
-            if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-                return Err(Error::corrupt(format!("element {i} is {}: non-finite weights", v[i]))
-                    .tensor(&t.name)
-                    .at(&model.path));
-            }
-            sink(&encode(&v, ty))?;
         }
         _ if t.dtype == out && t.data.is_mapped() && model.path.is_file() => {
             // Bytes written as they are: read straight from the file (no faults, nothing mapped).
