@@ -55,6 +55,15 @@ impl DType {
         matches!(self, DType::Quant { .. })
     }
 
+    /// What stored values are multiplied by to give the tensor's values: 2^`exp2` for blocks that
+    /// carry a rescale, else 1 (exact: a power of two).
+    pub fn value_scale(self) -> f32 {
+        match self {
+            DType::Quant { exp2, .. } => 2f32.powi(exp2),
+            _ => 1.0,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             DType::F32 => "f32",
@@ -147,10 +156,10 @@ pub fn to_f32(dtype: DType, bytes: &[u8]) -> Result<Vec<f32>> {
         DType::F64 => {
             bytes.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("chunk of 8")) as f32).collect()
         }
-        DType::Quant { ty, exp2 } => {
+        DType::Quant { ty, .. } => {
             let mut v = quantize::codec::dequantize(ty, bytes).map_err(|e| Error::corrupt(e.to_string()))?;
-            if exp2 != 0 {
-                let s = 2f32.powi(exp2);
+            let s = dtype.value_scale();
+            if s != 1.0 {
                 v.iter_mut().for_each(|x| *x *= s);
             }
             v

@@ -10,10 +10,9 @@ use rayon::prelude::*;
 
 /// Where a matrix's values live.
 enum Weight {
-    /// Made at load (LoRA factors used transposed, slices of stacked tensors): f32, row-major.
-    Owned(Vec<f32>),
-    /// The model's own bytes, `[out, in]` rows of `ty`.
-    Stored { tensor: convert::Tensor, ty: Float },
+    /// `[out, in]` rows of `ty`: the model's own bytes in place, or f32 made at load (LoRA factors
+    /// used transposed, slices of stacked tensors).
+    Float { tensor: convert::Tensor, ty: Float },
     /// A quantized GGUF's own blocks, `[out, in]`; values are the dequantized ones × `scale`.
     Quant { tensor: convert::Tensor, ty: quantize::GgmlType, row_bytes: usize, scale: f32 },
 }
@@ -53,8 +52,14 @@ impl Linear {
     /// A matrix made at load.
     pub fn new(w: Array2<f32>) -> Linear {
         let (rows, cols) = w.dim();
-        let w = if w.is_standard_layout() { w } else { w.as_standard_layout().into_owned() };
-        Linear { w: Weight::Owned(w.into_raw_vec_and_offset().0), rows, cols, name: None }
+        let bytes = crate::state::f32_bytes(&w.as_standard_layout().iter().copied().collect::<Vec<f32>>());
+        let tensor = convert::Tensor {
+            name: String::new(),
+            dtype: convert::DType::F32,
+            shape: vec![rows, cols],
+            data: convert::tensor::Bytes::Owned(bytes.into()),
+        };
+        Linear { w: Weight::Float { tensor, ty: Float::F32 }, rows, cols, name: None }
     }
     pub fn named(w: Array2<f32>, name: &str) -> Linear {
         Linear { name: Some(name.into()), ..Linear::new(w) }
@@ -63,20 +68,20 @@ impl Linear {
     /// the engine can dequantize; `None` for other element types.
     pub fn stored(tensor: &convert::Tensor, rows: usize, cols: usize, name: &str) -> Option<Linear> {
         let w = match tensor.dtype {
-            convert::DType::Quant { ty, exp2 } => {
+            d @ convert::DType::Quant { ty, .. } => {
                 quantize::codec::block_dequantizer(ty)?;
                 let row_bytes = ty.row_bytes(cols)?;
                 (tensor.bytes().len() == rows * row_bytes).then(|| Weight::Quant {
                     tensor: tensor.clone(),
                     ty,
                     row_bytes,
-                    scale: 2f32.powi(exp2),
+                    scale: d.value_scale(),
                 })?
             }
             d => {
                 let ty = Float::from_dtype(d)?;
                 (tensor.bytes().len() == rows * cols * ty.size())
-                    .then(|| Weight::Stored { tensor: tensor.clone(), ty })?
+                    .then(|| Weight::Float { tensor: tensor.clone(), ty })?
             }
         };
         Some(Linear { w, rows, cols, name: Some(name.into()) })
@@ -93,8 +98,7 @@ impl Linear {
     fn dot_row(&self, r: usize, x: &[f32]) -> f32 {
         let k = self.cols;
         match &self.w {
-            Weight::Owned(w) => kernels::dot_f32(&w[r * k..(r + 1) * k], x),
-            Weight::Stored { tensor, ty } => {
+            Weight::Float { tensor, ty } => {
                 kernels::dot(*ty, &tensor.bytes()[r * k * ty.size()..(r + 1) * k * ty.size()], x)
             }
             Weight::Quant { tensor, ty, row_bytes, scale } => {
@@ -108,8 +112,7 @@ impl Linear {
         let k = self.cols;
         let n = out.len() / k;
         match &self.w {
-            Weight::Owned(w) => out.copy_from_slice(&w[start * k..(start + n) * k]),
-            Weight::Stored { tensor, ty } => {
+            Weight::Float { tensor, ty } => {
                 kernels::widen(*ty, &tensor.bytes()[start * k * ty.size()..(start + n) * k * ty.size()], out)
             }
             Weight::Quant { tensor, ty, row_bytes, scale } => {
@@ -174,12 +177,7 @@ impl Linear {
     /// Float rows as stored: (bytes, type, bytes per row).
     fn float_rows(&self) -> Option<(&[u8], Float, usize)> {
         match &self.w {
-            Weight::Owned(w) => {
-                // SAFETY: f32 has no invalid bit patterns and u8 no alignment; the length is exact.
-                let b = unsafe { std::slice::from_raw_parts(w.as_ptr() as *const u8, std::mem::size_of_val(&w[..])) };
-                Some((b, Float::F32, self.cols * 4))
-            }
-            Weight::Stored { tensor, ty } => Some((tensor.bytes(), *ty, self.cols * ty.size())),
+            Weight::Float { tensor, ty } => Some((tensor.bytes(), *ty, self.cols * ty.size())),
             Weight::Quant { .. } => None,
         }
     }

@@ -151,9 +151,10 @@ pub fn from_file(f: &GgufFile) -> Result<Model> {
         // layout transform must move (never written by llama.cpp) is dequantized, here, once.
         if dtype_of(info.ty).is_none() {
             if let (Transform::Copy | Transform::Rescale(_), [src]) = (transform, &row.sources[..]) {
-                let exp2 = match transform.divisor()? {
-                    Some(d) => d.log2() as i32,
-                    None => 0,
+                // The rescale's 2^k goes into the dtype (checked to fit f32 by `divisor`).
+                let exp2 = match transform {
+                    Transform::Rescale(k) => transform.divisor().map(|_| k as i32)?,
+                    _ => 0,
                 };
                 let shape = specs[src].clone();
                 let dtype = DType::Quant { ty: info.ty, exp2 };
