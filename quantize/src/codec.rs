@@ -15,7 +15,7 @@ impl std::fmt::Display for CodecError {
 impl std::error::Error for CodecError {}
 
 type Quantizer = fn(&[f32], &mut [u8]);
-pub type Dequantizer = fn(&[u8], &mut [f32]);
+type Dequantizer = fn(&[u8], &mut [f32]);
 
 fn iq4_nl_block(x: &[f32], out: &mut [u8]) {
     iq4nl::quantize_iq4_nl(x, out, None)
@@ -45,12 +45,6 @@ fn block_fns(ty: GgmlType) -> Option<(Quantizer, Dequantizer)> {
         GgmlType::IQ3S => (iq3_s_block, iq3::dequantize_iq3_s),
         _ => return None,
     })
-}
-
-/// The function that dequantizes one block of `ty` (`type_size` bytes into `block_size` values),
-/// for callers that walk rows block by block (the reference engine's dot products).
-pub fn block_dequantizer(ty: GgmlType) -> Option<Dequantizer> {
-    block_fns(ty).map(|(_, d)| d)
 }
 
 pub fn is_supported(ty: GgmlType) -> bool {
@@ -133,6 +127,16 @@ pub fn dequantize(ty: GgmlType, bytes: &[u8]) -> Result<Vec<f32>, CodecError> {
         return Err(CodecError(format!("{} bytes are not whole {ty} blocks", bytes.len())));
     }
     let mut y = vec![0f32; bytes.len() / ts * bs];
+    dequantize_into(ty, bytes, &mut y)?;
+    Ok(y)
+}
+
+/// [`dequantize`] into a caller's buffer of `bytes.len() / type_size * block_size` values.
+pub fn dequantize_into(ty: GgmlType, bytes: &[u8], y: &mut [f32]) -> Result<(), CodecError> {
+    let (bs, ts) = (ty.block_size(), ty.type_size());
+    if bytes.len() % ts != 0 || y.len() != bytes.len() / ts * bs {
+        return Err(CodecError(format!("{} bytes are not whole {ty} blocks for {} values", bytes.len(), y.len())));
+    }
     match ty {
         GgmlType::F32 => {
             y.iter_mut().zip(bytes.chunks_exact(4)).for_each(|(o, b)| *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -146,7 +150,7 @@ pub fn dequantize(ty: GgmlType, bytes: &[u8]) -> Result<Vec<f32>, CodecError> {
             }
         }
     }
-    Ok(y)
+    Ok(())
 }
 
 #[cfg(test)]

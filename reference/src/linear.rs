@@ -69,7 +69,7 @@ impl Linear {
     pub fn stored(tensor: &convert::Tensor, rows: usize, cols: usize, name: &str) -> Option<Linear> {
         let w = match tensor.dtype {
             d @ convert::DType::Quant { ty, .. } => {
-                quantize::codec::block_dequantizer(ty)?;
+                quantize::codec::is_supported(ty).then_some(())?;
                 let row_bytes = ty.row_bytes(cols)?;
                 (tensor.bytes().len() == rows * row_bytes).then(|| Weight::Quant {
                     tensor: tensor.clone(),
@@ -116,7 +116,8 @@ impl Linear {
                 kernels::widen(*ty, &tensor.bytes()[start * k * ty.size()..(start + n) * k * ty.size()], out)
             }
             Weight::Quant { tensor, ty, row_bytes, scale } => {
-                crate::qkernels::dequantize(*ty, &tensor.bytes()[start * row_bytes..(start + n) * row_bytes], out);
+                let blocks = &tensor.bytes()[start * row_bytes..(start + n) * row_bytes];
+                quantize::codec::dequantize_into(*ty, blocks, out).expect("whole blocks of a type the engine loaded");
                 if *scale != 1.0 {
                     out.iter_mut().for_each(|v| *v *= scale);
                 }

@@ -7,8 +7,8 @@
 use crate::kernels::{dot_f32, dot_plain, Float};
 
 /// `Σ w[i]·x[i]` for a row of ggml blocks: blocks are dequantized 1024 values at a time into a
-/// buffer on the stack (it stays in L1), and each buffer goes through [`crate::kernels::dot`]; the partial sums
-/// of the pieces are added in order.
+/// buffer on the stack (it stays in L1), and each buffer goes through [`crate::kernels::dot`];
+/// the partial sums of the pieces are added in order.
 pub fn dot_quant(ty: quantize::GgmlType, w: &[u8], x: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
@@ -20,16 +20,14 @@ pub fn dot_quant(ty: quantize::GgmlType, w: &[u8], x: &[f32]) -> f32 {
         }
     }
     const PIECE: usize = 1024;
-    let deq = quantize::codec::block_dequantizer(ty).expect("a type the engine loaded");
     let (bs, ts) = (ty.block_size(), ty.type_size());
     let per = PIECE / bs;
     let mut buf = [0f32; PIECE];
     let mut s = 0f32;
     for (wb, xb) in w.chunks(per * ts).zip(x.chunks(per * bs)) {
-        for (b, o) in wb.chunks_exact(ts).zip(buf.chunks_exact_mut(bs)) {
-            deq(b, o);
-        }
-        s += dot_f32(&buf[..xb.len()], xb);
+        let piece = &mut buf[..xb.len()];
+        quantize::codec::dequantize_into(ty, wb, piece).expect("whole blocks of a type the engine loaded");
+        s += dot_f32(piece, xb);
     }
     s
 }
@@ -39,15 +37,6 @@ pub fn dot_quant_plain(ty: quantize::GgmlType, w: &[u8], x: &[f32]) -> f32 {
     let v = quantize::codec::dequantize(ty, w).expect("whole blocks");
     let bytes: Vec<u8> = v.iter().flat_map(|f| f.to_le_bytes()).collect();
     dot_plain(Float::F32, &bytes, x)
-}
-
-/// Rows of ggml blocks dequantized into `out`.
-pub fn dequantize(ty: quantize::GgmlType, w: &[u8], out: &mut [f32]) {
-    let deq = quantize::codec::block_dequantizer(ty).expect("a type the engine loaded");
-    let (bs, ts) = (ty.block_size(), ty.type_size());
-    for (b, o) in w.chunks_exact(ts).zip(out.chunks_exact_mut(bs)) {
-        deq(b, o);
-    }
 }
 
 /// The scale and min of sub-block `j` of a Q4_K block's packed 6-bit `scales` (ggml's
@@ -218,9 +207,6 @@ mod tests {
             let fast = dot_quant(ty, &q, &x);
             let scale: f32 = w.iter().zip(&x).map(|(a, b)| (a * b).abs()).sum();
             assert!((fast - plain).abs() / scale < 1e-5, "{ty}: {fast} vs {plain}");
-            let mut rows = vec![0f32; n];
-            dequantize(ty, &q, &mut rows);
-            assert_eq!(rows, quantize::codec::dequantize(ty, &q).unwrap(), "{ty}");
         }
     }
 }

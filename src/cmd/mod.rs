@@ -98,19 +98,23 @@ pub fn text_tokenizer(model: &Model) -> Result<(&'static reference::tokenizer::W
 /// Read a UTF-8 text file and tokenize it for `model`, capped at `max_tokens`.
 pub fn text_tokens(model: &Model, path: &Path, max_tokens: usize) -> Result<Vec<u32>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    encode_text(model, &text, &path.display().to_string(), max_tokens)
+}
+
+/// Tokenize `text` (called `what` in messages) for `model`, capped at `max_tokens`.
+pub fn encode_text(model: &Model, text: &str, what: &str, max_tokens: usize) -> Result<Vec<u32>> {
     let (tok, bytes) = text_tokenizer(model)?;
     if bytes {
         eprintln!(
-            "note: {} has a {}-row vocabulary; {} runs as single-byte tokens",
+            "note: {} has a {}-row vocabulary; {what} runs as single-byte tokens",
             model.path.display(),
-            model.hparams.vocab_size,
-            path.display()
+            model.hparams.vocab_size
         );
     }
-    let mut ids = tok.encode(&text);
+    let mut ids = tok.encode(text);
     ids.truncate(max_tokens);
     if ids.len() < 2 {
-        bail!("{}: fewer than two tokens of text", path.display());
+        bail!("{what}: fewer than two tokens of text");
     }
     Ok(ids)
 }

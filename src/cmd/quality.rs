@@ -56,13 +56,10 @@ pub fn eval_inputs(
     let builtin = text.is_none() && lambada_file.is_none();
     let tokens = match text {
         Some(p) => Some(super::text_tokens(model, p, max_tokens)?),
-        None if builtin => {
-            let (tok, _) = super::text_tokenizer(model)
-                .context("no --text or --lambada given, and the built-in evaluation text needs a tokenizer")?;
-            let mut ids = tok.encode(BUILTIN_EVAL_TEXT);
-            ids.truncate(max_tokens);
-            Some(ids)
-        }
+        None if builtin => Some(
+            super::encode_text(model, BUILTIN_EVAL_TEXT, "the built-in evaluation text", max_tokens)
+                .context("no --text or --lambada given, and the built-in evaluation text needs a tokenizer")?,
+        ),
         None => None,
     };
     let lambada = match lambada_file {
