@@ -17,8 +17,8 @@ pub fn available() -> bool {
     {
         use std::sync::OnceLock;
         static YES: OnceLock<bool> = OnceLock::new();
-        // The kernel must reduce exactly as `kernels::dot` does, which uses its AVX2 form here.
-        *YES.get_or_init(|| is_x86_feature_detected!("avx512f") && kernels::isa(Float::F16) == "avx2+fma+f16c")
+        // The kernel must reduce exactly as `kernels::dot` does: its AVX2+FMA(+F16C) form.
+        *YES.get_or_init(|| is_x86_feature_detected!("avx512f") && kernels::x86_usable_f16())
     }
     #[cfg(not(target_arch = "x86_64"))]
     false

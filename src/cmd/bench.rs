@@ -41,6 +41,16 @@ pub fn peak_rss() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
+/// The storage type holding most of the model's bytes (a quantized GGUF's block type, not the f32
+/// its small vectors are stored in).
+fn stored_type(model: &convert::Model) -> &'static str {
+    let mut bytes: std::collections::HashMap<&'static str, usize> = Default::default();
+    for t in &model.tensors {
+        *bytes.entry(t.dtype.name()).or_default() += t.bytes().len();
+    }
+    bytes.into_iter().max_by_key(|&(n, b)| (b, n)).map_or("?", |(n, _)| n)
+}
+
 pub fn run(args: Args) -> Result<()> {
     let t = Instant::now();
     let (model, engine) = args.engine.load(&args.model)?;
@@ -92,7 +102,7 @@ pub fn run(args: Args) -> Result<()> {
     let v = serde_json::json!({
         "model": args.model.display().to_string(),
         "version": model.version.to_string(),
-        "dtype": model.main_dtype().map(|d| d.name()),
+        "dtype": stored_type(&model),
         "params": model.n_params(),
         "threads": rayon::current_num_threads(),
         "isa": isa,
