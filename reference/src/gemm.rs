@@ -87,27 +87,23 @@ unsafe fn gemm_isa(
     ldc: usize,
     scratch: &mut Vec<f32>,
 ) -> Option<()> {
-    {
-        assert!(x.len() >= t * k && w.len() >= n * k);
-        // SAFETY: the features are present (checked above), the slices hold every index the
-        // kernels read (asserted above), and `c` is the caller's to write.
-        unsafe {
-            match isa {
-                2 => {
-                    pack(w, n, k, 32, scratch);
-                    x86::run::<8, 32>(x, t, k, scratch, n, c, ldc, x86::block_avx512);
-                    return Some(());
-                }
-                1 => {
-                    pack(w, n, k, 16, scratch);
-                    x86::run::<6, 16>(x, t, k, scratch, n, c, ldc, x86::block_avx2);
-                    return Some(());
-                }
-                _ => {}
+    assert!(x.len() >= t * k && w.len() >= n * k);
+    // SAFETY: the caller vouches for the features and for `c`; the slices hold every index the
+    // kernels read (asserted above).
+    unsafe {
+        match isa {
+            2 => {
+                pack(w, n, k, 32, scratch);
+                x86::run::<8, 32>(x, t, k, scratch, n, c, ldc, x86::block_avx512);
             }
+            1 => {
+                pack(w, n, k, 16, scratch);
+                x86::run::<6, 16>(x, t, k, scratch, n, c, ldc, x86::block_avx2);
+            }
+            _ => return None,
         }
     }
-    None
+    Some(())
 }
 
 /// The kernel this CPU has: 2 AVX-512, 1 AVX2+FMA, 0 none.
