@@ -113,13 +113,14 @@ fn kernel() -> u8 {
         use std::sync::OnceLock;
         static ISA: OnceLock<u8> = OnceLock::new();
         *ISA.get_or_init(|| {
-            if is_x86_feature_detected!("avx512f") {
+            let has = if is_x86_feature_detected!("avx512f") {
                 2
             } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
                 1
             } else {
                 0
-            }
+            };
+            has.min(crate::kernels::max_isa())
         })
     }
     #[cfg(not(target_arch = "x86_64"))]

@@ -112,6 +112,19 @@ pub(crate) fn x86_usable_f16() -> bool {
     false
 }
 
+/// The widest instruction set the fused kernels may use: `RWKV_MAX_ISA=avx2` or `portable` caps
+/// them below what the CPU has (to compare forms on one machine, as benchmarks do); unset, no cap.
+/// 2 AVX-512, 1 AVX2, 0 portable.
+pub(crate) fn max_isa() -> u8 {
+    use std::sync::OnceLock;
+    static CAP: OnceLock<u8> = OnceLock::new();
+    *CAP.get_or_init(|| match std::env::var("RWKV_MAX_ISA").as_deref() {
+        Ok("portable") => 0,
+        Ok("avx2") => 1,
+        _ => 2,
+    })
+}
+
 /// Which instruction set [`dot`] uses for `ty` on this CPU.
 pub fn isa(ty: Float) -> &'static str {
     #[cfg(target_arch = "x86_64")]

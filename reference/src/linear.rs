@@ -5,6 +5,7 @@
 //! never depend on the thread count.
 
 use crate::kernels::{self, Float};
+use crate::qkernels::BlockInput;
 use ndarray::{linalg::general_mat_mul, Array2, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
@@ -93,13 +94,21 @@ impl Linear {
         self.cols
     }
 
+    /// An input row as [`Linear::dot_row`] takes it (with its group sums for block rows).
+    fn input<'a>(&self, x: &'a [f32]) -> BlockInput<'a> {
+        match &self.w {
+            Weight::Float { .. } => BlockInput::unsummed(x),
+            Weight::Quant { .. } => BlockInput::new(x),
+        }
+    }
+
     /// Row `r · x`.
     #[inline]
-    fn dot_row(&self, r: usize, x: &[f32]) -> f32 {
+    fn dot_row(&self, r: usize, x: &BlockInput) -> f32 {
         let k = self.cols;
         match &self.w {
             Weight::Float { tensor, ty } => {
-                kernels::dot(*ty, &tensor.bytes()[r * k * ty.size()..(r + 1) * k * ty.size()], x)
+                kernels::dot(*ty, &tensor.bytes()[r * k * ty.size()..(r + 1) * k * ty.size()], x.x)
             }
             Weight::Quant { tensor, ty, row_bytes, scale } => {
                 crate::qkernels::dot_quant(*ty, &tensor.bytes()[r * row_bytes..(r + 1) * row_bytes], x) * scale
@@ -144,7 +153,7 @@ impl Linear {
     fn gemv_few(&self, x: ArrayView2<f32>, mut out: ArrayViewMut2<f32>) {
         const ROWS: usize = 32;
         let t = x.nrows();
-        let xs: Vec<&[f32]> = x.outer_iter().map(|r| r.to_slice().expect("standard layout")).collect();
+        let xs: Vec<BlockInput> = x.outer_iter().map(|r| self.input(r.to_slice().expect("standard layout"))).collect();
         let mut cols: Vec<f32> = vec![0.0; self.rows * t];
         cols.par_chunks_mut(ROWS * t).enumerate().for_each(|(c, o)| {
             for (r, o) in o.chunks_mut(t).enumerate() {
@@ -162,6 +171,7 @@ impl Linear {
 
     fn gemv(&self, x: &[f32], out: &mut [f32]) {
         const ROWS: usize = 32;
+        let x = &self.input(x);
         let rows = |(c, o): (usize, &mut [f32])| {
             for (r, o) in o.iter_mut().enumerate() {
                 *o = self.dot_row(c * ROWS + r, x);
@@ -235,7 +245,7 @@ pub fn forward_many(items: &[(&Linear, ArrayView2<f32>)]) -> Vec<Array2<f32>> {
     const ROWS: usize = 64;
     items.iter().for_each(|(l, x)| crate::imatrix::observe(l, *x));
     let mut outs: Vec<Array2<f32>> = items.iter().map(|(l, _)| Array2::zeros((1, l.out_dim()))).collect();
-    let inputs: Vec<&[f32]> = items.iter().map(|(_, x)| x.as_slice().expect("contiguous row")).collect();
+    let inputs: Vec<BlockInput> = items.iter().map(|(l, x)| l.input(x.as_slice().expect("contiguous row"))).collect();
     let mut tasks: Vec<(usize, usize, &mut [f32])> = Vec::new();
     for (i, out) in outs.iter_mut().enumerate() {
         for (c, chunk) in out.as_slice_mut().expect("contiguous").chunks_mut(ROWS).enumerate() {
@@ -244,7 +254,7 @@ pub fn forward_many(items: &[(&Linear, ArrayView2<f32>)]) -> Vec<Array2<f32>> {
     }
     tasks.into_par_iter().for_each(|(i, start, out)| {
         for (r, o) in out.iter_mut().enumerate() {
-            *o = items[i].0.dot_row(start + r, inputs[i]);
+            *o = items[i].0.dot_row(start + r, &inputs[i]);
         }
     });
     outs

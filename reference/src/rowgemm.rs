@@ -18,7 +18,7 @@ pub fn available() -> bool {
         use std::sync::OnceLock;
         static YES: OnceLock<bool> = OnceLock::new();
         // The kernel must reduce exactly as `kernels::dot` does: its AVX2+FMA(+F16C) form.
-        *YES.get_or_init(|| is_x86_feature_detected!("avx512f") && kernels::x86_usable_f16())
+        *YES.get_or_init(|| is_x86_feature_detected!("avx512f") && kernels::x86_usable_f16() && kernels::max_isa() == 2)
     }
     #[cfg(not(target_arch = "x86_64"))]
     false

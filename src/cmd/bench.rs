@@ -43,12 +43,12 @@ pub fn peak_rss() -> u64 {
 
 /// The storage type holding most of the model's bytes (a quantized GGUF's block type, not the f32
 /// its small vectors are stored in).
-fn stored_type(model: &convert::Model) -> &'static str {
-    let mut bytes: std::collections::HashMap<&'static str, usize> = Default::default();
+fn stored_type(model: &convert::Model) -> Option<convert::DType> {
+    let mut bytes: std::collections::HashMap<convert::DType, usize> = Default::default();
     for t in &model.tensors {
-        *bytes.entry(t.dtype.name()).or_default() += t.bytes().len();
+        *bytes.entry(t.dtype).or_default() += t.bytes().len();
     }
-    bytes.into_iter().max_by_key(|&(n, b)| (b, n)).map_or("?", |(n, _)| n)
+    bytes.into_iter().max_by_key(|&(d, b)| (b, d.name())).map(|(d, _)| d)
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -96,13 +96,16 @@ pub fn run(args: Args) -> Result<()> {
     let prefill_tps = args.prefill as f64 / prefill_s;
     let decode_tps = args.decode as f64 / decode_s;
     // The dot kernels' set for the stored type (decode), and the prefill GEMM's.
-    let dot =
-        model.main_dtype().and_then(reference::kernels::Float::from_dtype).map_or("portable", reference::kernels::isa);
+    let stored = stored_type(&model);
+    let dot = match stored {
+        Some(convert::DType::Quant { .. }) => reference::qkernels::isa(),
+        d => d.and_then(reference::kernels::Float::from_dtype).map_or("portable", reference::kernels::isa),
+    };
     let isa = format!("dot {dot}, gemm {}", reference::gemm::isa());
     let v = serde_json::json!({
         "model": args.model.display().to_string(),
         "version": model.version.to_string(),
-        "dtype": stored_type(&model),
+        "dtype": stored.map_or("?", |d| d.name()),
         "params": model.n_params(),
         "threads": rayon::current_num_threads(),
         "isa": isa,
