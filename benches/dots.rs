@@ -31,7 +31,12 @@ fn main() {
     let k = 4096;
     let x: Vec<f32> = (0..k).map(|i| ((i * 104729 % 997) as f32 / 997.0 - 0.5) * 3.0).collect();
     let input = BlockInput::new(&x);
-    println!("isa: quantized {}, float {}", qkernels::isa(), kernels::isa(Float::BF16));
+    println!(
+        "isa: q4_K {}, q8_0 {}, bf16 {}",
+        qkernels::isa(GgmlType::Q4K),
+        qkernels::isa(GgmlType::Q8_0),
+        kernels::isa(Float::BF16)
+    );
     println!("{:8} {:>6} {:>12} {:>9} {:>14}", "type", "rows", "Gweights/s", "GB/s", "plain Gw/s");
     let types = [
         Stored::Float(Float::F32),

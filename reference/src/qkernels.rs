@@ -61,14 +61,17 @@ pub fn dot_quant_plain(ty: quantize::GgmlType, w: &[u8], x: &[f32]) -> f32 {
     dot_plain(Float::F32, &bytes, x)
 }
 
-/// Which instruction set the fused block dots use on this CPU.
-pub fn isa() -> &'static str {
+/// Which instruction set the block dot of `ty` uses on this CPU.
+pub fn isa(ty: quantize::GgmlType) -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
-        return ["portable", "avx2+fma", "avx512f"][x86_blocks::level() as usize];
+        return x86_blocks::isa(ty);
     }
     #[allow(unreachable_code)]
-    "portable"
+    {
+        let _ = ty;
+        "portable"
+    }
 }
 
 /// A Q4_K block's eight 6-bit scales and eight 6-bit mins, unpacked from its 12 `scales` bytes
@@ -106,6 +109,17 @@ mod x86_blocks {
             };
             has.min(crate::kernels::max_isa())
         })
+    }
+
+    /// Which form [`dot`] takes for `ty`.
+    pub fn isa(ty: GgmlType) -> &'static str {
+        let fused = matches!(ty, GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q4K | GgmlType::Q6K);
+        match level() {
+            2 if fused && ty != GgmlType::Q8_0 => "avx512f",
+            1 | 2 if fused => "avx2+fma+f16c",
+            1 | 2 => "avx2+fma (dequantized pieces)",
+            _ => "portable",
+        }
     }
 
     /// The fused dot of the best form this CPU has; `None` for types without one.

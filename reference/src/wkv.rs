@@ -178,6 +178,10 @@ pub mod v7 {
         }
     }
 
+    /// The same recurrence on the transposed state `Sᵀ[key j][value i]`, so every step is a sum
+    /// of scaled rows (vectors along `i`) with no horizontal sums: `sa = Σ_j a_j·Sᵀ[j]`, then per
+    /// `j`: `Sᵀ[j] ← Sᵀ[j]·w_j + b_j·sa + k_j·v` and `y += r_j·Sᵀ[j]`. Heads run in parallel; each
+    /// head's state is transposed in at the start and back at the end.
     #[allow(clippy::too_many_arguments)]
     pub fn fast(
         n: usize,
@@ -197,25 +201,123 @@ pub mod v7 {
             .enumerate()
             .map(|(h, st)| {
                 let mut out = vec![0f32; t_len * n];
-                for t in 0..t_len {
-                    let base = t * c + h * n;
-                    let span = base..base + n;
-                    let (rt, wt, kt) = (&r[span.clone()], &w[span.clone()], &k[span.clone()]);
-                    let (vt, at, bt) = (&v[span.clone()], &a[span.clone()], &b[span]);
-                    for i in 0..n {
-                        let row = &mut st[i * n..(i + 1) * n];
-                        let sa = crate::kernels::dot_f32(row, at);
-                        let vi = vt[i];
-                        for j in 0..n {
-                            row[j] = row[j] * wt[j] + sa * bt[j] + vi * kt[j];
-                        }
-                        out[t * n + i] = crate::kernels::dot_f32(row, rt);
-                    }
-                }
+                let mut tr = vec![0f32; n * n];
+                transpose(st, &mut tr, n);
+                let inputs = HeadInputs { n, c, h, r, w, k, v, a, b };
+                head(&inputs, &mut tr, &mut out);
+                transpose(&tr, st, n);
                 out
             })
             .collect();
         scatter_heads(&outs, n, c, y);
+    }
+
+    /// One head's slices of the `[T, C]` inputs.
+    struct HeadInputs<'a> {
+        n: usize,
+        c: usize,
+        h: usize,
+        r: &'a [f32],
+        w: &'a [f32],
+        k: &'a [f32],
+        v: &'a [f32],
+        a: &'a [f32],
+        b: &'a [f32],
+    }
+
+    fn transpose(from: &[f32], to: &mut [f32], n: usize) {
+        for i in 0..n {
+            for j in 0..n {
+                to[j * n + i] = from[i * n + j];
+            }
+        }
+    }
+
+    /// One head over all tokens, in the widest form this CPU has (the loops along `i` vectorize).
+    fn head(x: &HeadInputs, tr: &mut [f32], out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if crate::kernels::max_isa() == 2 && is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has the features the function is compiled for.
+                return unsafe { head_avx512(x, tr, out) };
+            }
+            if crate::kernels::max_isa() >= 1 && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                // SAFETY: as above.
+                return unsafe { head_avx2(x, tr, out) };
+            }
+        }
+        head_body(x, tr, out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn head_avx512(x: &HeadInputs, tr: &mut [f32], out: &mut [f32]) {
+        head_body(x, tr, out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn head_avx2(x: &HeadInputs, tr: &mut [f32], out: &mut [f32]) {
+        head_body(x, tr, out)
+    }
+
+    /// Every released RWKV-7 has heads of 64: a fixed size keeps `sa` and `y` in registers.
+    #[inline(always)]
+    fn head_body(x: &HeadInputs, tr: &mut [f32], out: &mut [f32]) {
+        match x.n {
+            64 => head_n::<64>(x, tr, out),
+            _ => head_any(x, tr, out),
+        }
+    }
+
+    #[inline(always)]
+    fn head_n<const N: usize>(x: &HeadInputs, tr: &mut [f32], out: &mut [f32]) {
+        for (t, y) in out.chunks_exact_mut(N).enumerate() {
+            let at =
+                |z: &[f32]| -> [f32; N] { z[t * x.c + x.h * N..t * x.c + (x.h + 1) * N].try_into().expect("one head") };
+            let (rt, wt, kt, vt, aa, bt) = (at(x.r), at(x.w), at(x.k), at(x.v), at(x.a), at(x.b));
+            let mut sa = [0f32; N];
+            for (row, &aj) in tr.chunks_exact(N).zip(&aa) {
+                for (s, &q) in sa.iter_mut().zip(row) {
+                    *s = q.mul_add(aj, *s);
+                }
+            }
+            let mut acc = [0f32; N];
+            for (j, row) in tr.chunks_exact_mut(N).enumerate() {
+                let (wj, bj, kj, rj) = (wt[j], bt[j], kt[j], rt[j]);
+                for i in 0..N {
+                    let q = row[i].mul_add(wj, sa[i].mul_add(bj, vt[i] * kj));
+                    row[i] = q;
+                    acc[i] = q.mul_add(rj, acc[i]);
+                }
+            }
+            y.copy_from_slice(&acc);
+        }
+    }
+
+    #[inline(always)]
+    fn head_any(x: &HeadInputs, tr: &mut [f32], out: &mut [f32]) {
+        let n = x.n;
+        let mut sa = vec![0f32; n];
+        for (t, y) in out.chunks_exact_mut(n).enumerate() {
+            let span = t * x.c + x.h * n..t * x.c + (x.h + 1) * n;
+            let (rt, wt, kt) = (&x.r[span.clone()], &x.w[span.clone()], &x.k[span.clone()]);
+            let (vt, at, bt) = (&x.v[span.clone()], &x.a[span.clone()], &x.b[span]);
+            sa.fill(0.0);
+            for (row, &aj) in tr.chunks_exact(n).zip(at) {
+                for (s, &q) in sa.iter_mut().zip(row) {
+                    *s = q.mul_add(aj, *s);
+                }
+            }
+            y.fill(0.0);
+            for (j, row) in tr.chunks_exact_mut(n).enumerate() {
+                let (wj, bj, kj, rj) = (wt[j], bt[j], kt[j], rt[j]);
+                for (((q, &s), &vi), yi) in row.iter_mut().zip(&sa).zip(vt).zip(y.iter_mut()) {
+                    *q = q.mul_add(wj, s.mul_add(bj, vi * kj));
+                    *yi = q.mul_add(rj, *yi);
+                }
+            }
+        }
     }
 }
 
@@ -252,11 +354,11 @@ mod tests {
 
     const LENGTHS: [usize; 4] = [1, 2, 17, 256];
 
+    /// Heads of 64 (every released model; the fixed-size form) and of 24 (the general form).
     #[test]
     fn v7_fast_matches_plain() {
-        let (h, n) = (3, 64);
-        let c = h * n;
-        for t in LENGTHS {
+        for (t, (h, n)) in LENGTHS.into_iter().flat_map(|t| [(3, 64), (2, 24)].map(|hn| (t, hn))) {
+            let c = h * n;
             let r = values(t * c, 1, -1.0, 1.0);
             let w = values(t * c, 2, 0.55, 1.0);
             let k = values(t * c, 3, -1.0, 1.0);

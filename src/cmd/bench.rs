@@ -98,7 +98,7 @@ pub fn run(args: Args) -> Result<()> {
     // The dot kernels' set for the stored type (decode), and the prefill GEMM's.
     let stored = stored_type(&model);
     let dot = match stored {
-        Some(convert::DType::Quant { .. }) => reference::qkernels::isa(),
+        Some(convert::DType::Quant { ty, .. }) => reference::qkernels::isa(ty),
         d => d.and_then(reference::kernels::Float::from_dtype).map_or("portable", reference::kernels::isa),
     };
     let isa = format!("dot {dot}, gemm {}", reference::gemm::isa());
