@@ -98,3 +98,35 @@ fn pure_f32_ln0_is_an_option_that_leaves_the_package() {
     let d = max_diff(logits.as_slice().unwrap(), &want);
     assert!(d > 10.0 * TOL, "pure f32 ln0 should differ visibly from the package, differs by {d}");
 }
+
+/// Stacked sequences (as LAMBADA batches documents): every checkpoint, the golden tokens twice
+/// around a prefix of them, each from a fresh state. Each sequence's logits equal the package's
+/// for its tokens, and the two whole sequences end in the package's final state.
+#[test]
+fn stacked_sequences_each_match_the_official_package() {
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(golden().join("manifest.json")).unwrap()).unwrap();
+    for ck in manifest["checkpoints"].as_array().unwrap() {
+        let file = ck["file"].as_str().unwrap();
+        let tokens = tokens(ck);
+        let bytes = std::fs::read(golden().join(ck["official"]["file"].as_str().unwrap())).unwrap();
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        let (shape, want) = read_f32(&st, "logits_seq");
+        let vocab = shape[1];
+        let engine = Engine::load(&Model::open(&golden().join(file)).unwrap(), &Options::default()).unwrap();
+        let prefix = &tokens[..tokens.len() / 2];
+        let seqs: Vec<&[u32]> = vec![&tokens, prefix, &tokens];
+        let mut states: Vec<State> = seqs.iter().map(|_| engine.new_state()).collect();
+        let logits = engine.head(engine.hidden_batch(&seqs, &mut states).view());
+        let mut row = 0;
+        for (s, state) in seqs.iter().zip(&states) {
+            let got = &logits.as_slice().unwrap()[row * vocab..(row + s.len()) * vocab];
+            let d = max_diff(got, &want[..s.len() * vocab]);
+            assert!(d <= TOL, "{file}: a stacked sequence of {} tokens differs by {d}", s.len());
+            if s.len() == tokens.len() {
+                check_state(file, "seq", &st, state);
+            }
+            row += s.len();
+        }
+    }
+}

@@ -1,5 +1,5 @@
-//! `C[T, n] = X[T, K] · W[n, K]ᵀ` for prefill, on a tile of weight rows already widened to f32.
-//! The tile is packed into panels of NR rows stored k-major (`panel[k][j]`), so a register block
+//! `C[T, n] = X[T, K] · W[n, K]ᵀ` for prefill, on a tile of weight rows widened to f32 one row at
+//! a time as they are packed into panels of NR rows stored k-major (`panel[k][j]`), so a register block
 //! of MR tokens × NR outputs is one broadcast of `X[t, k]` and NR/lanes FMAs per token and k. K
 //! is walked in fixed chunks of [`KC`] (a panel chunk stays in L2), accumulating into C.
 //!
@@ -10,19 +10,28 @@
 /// K per pass over a panel.
 pub const KC: usize = 512;
 
-/// Pack `rows` (`n` rows of `k`, row-major) into panels of `nr` rows: `out[p][kk][j]` =
-/// `rows[p·nr + j][kk]`, zero past the last row.
-fn pack(rows: &[f32], n: usize, k: usize, nr: usize, out: &mut Vec<f32>) {
+/// A tile's weight rows: `row(j, buf)` writes row `j` (of `k` values, widened to f32) into `buf`.
+pub type Rows<'a> = &'a (dyn Fn(usize, &mut [f32]) + Sync);
+
+/// Pack `n` rows of `k` into panels of `nr` rows: `out[p][kk][j]` = row `p·nr + j` at `kk`, zero
+/// past the last row. Each row is widened into a buffer that stays in L1 and scattered from there
+/// (no widened copy of the whole tile).
+fn pack(rows: Rows, n: usize, k: usize, nr: usize, out: &mut Vec<f32>) {
     let panels = n.div_ceil(nr);
-    out.clear();
+    // Every element is written below (rows or padding), so old contents need no clearing.
     out.resize(panels * nr * k, 0.0);
+    let mut row = vec![0f32; k];
     for p in 0..panels {
         let panel = &mut out[p * nr * k..(p + 1) * nr * k];
-        for j in 0..nr.min(n - p * nr) {
-            let row = &rows[(p * nr + j) * k..(p * nr + j + 1) * k];
+        let real = nr.min(n - p * nr);
+        for j in 0..real {
+            rows(p * nr + j, &mut row);
             for (kk, &v) in row.iter().enumerate() {
                 panel[kk * nr + j] = v;
             }
+        }
+        for kk in 0..k {
+            panel[kk * nr + real..(kk + 1) * nr].fill(0.0);
         }
     }
 }
@@ -41,9 +50,10 @@ pub fn gemm_plain(x: &[f32], t: usize, k: usize, w: &[f32], n: usize, c: &mut [f
     }
 }
 
-/// `c[t * ldc + j] = Σ_k x[t, k] · w[j, k]` for `t < T`, `j < n`, with the fastest kernel this CPU
-/// has; `None` when it has none (the caller falls back to a library GEMM). `scratch` holds the
-/// packed panels between calls.
+/// `c[t * ldc + j] = Σ_k x[t, k] · w[j, k]` for `t < T`, `j < n` (row `j` of `w` as `w(j, buf)`
+/// writes it), with the fastest kernel this CPU has; `None` when it has none (the caller falls
+/// back to a library GEMM), before reading any row. `scratch` holds the packed panels between
+/// calls.
 ///
 /// # Safety
 /// `c` must be valid for writes at every `t * ldc + j` (`t < T`, `j < n`), and nothing else may
@@ -53,7 +63,7 @@ pub unsafe fn gemm(
     x: &[f32],
     t: usize,
     k: usize,
-    w: &[f32],
+    w: Rows,
     n: usize,
     c: *mut f32,
     ldc: usize,
@@ -81,13 +91,13 @@ unsafe fn gemm_isa(
     x: &[f32],
     t: usize,
     k: usize,
-    w: &[f32],
+    w: Rows,
     n: usize,
     c: *mut f32,
     ldc: usize,
     scratch: &mut Vec<f32>,
 ) -> Option<()> {
-    assert!(x.len() >= t * k && w.len() >= n * k);
+    assert!(x.len() >= t * k);
     // SAFETY: the caller vouches for the features and for `c`; the slices hold every index the
     // kernels read (asserted above).
     unsafe {
@@ -281,7 +291,10 @@ mod tests {
                 let mut got = vec![7f32; t * ldc];
                 let mut scratch = Vec::new();
                 // SAFETY: `got` holds t rows of ldc; the kernel's features are present.
-                unsafe { gemm_isa(isa, &x, t, k, &w, n, got.as_mut_ptr(), ldc, &mut scratch) }.unwrap();
+                let rows = |j: usize, buf: &mut [f32]| buf.copy_from_slice(&w[j * k..(j + 1) * k]);
+                // Scratch left over from a bigger call: packing must not depend on its contents.
+                scratch.resize(4 * (n + 32) * k, f32::NAN);
+                unsafe { gemm_isa(isa, &x, t, k, &rows, n, got.as_mut_ptr(), ldc, &mut scratch) }.unwrap();
                 let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&got), bits(&want), "kernel {isa}: {t}x{k}x{n}");
             }

@@ -89,6 +89,19 @@ impl Engine {
         })
     }
 
+    /// Several independent sequences, each from its own state: their hidden states stacked
+    /// `[ΣT, C]`, sequence after sequence. RWKV-7 runs them as one stacked pass (every projection
+    /// one GEMM over all the tokens); the other versions one after another.
+    pub fn hidden_batch(&self, seqs: &[&[u32]], states: &mut [State]) -> Array2<f32> {
+        assert_eq!(seqs.len(), states.len(), "one state per sequence");
+        if let Engine::V7(m) = self {
+            return on_pool(|| m.forward_batch(seqs, states));
+        }
+        let parts: Vec<Array2<f32>> = seqs.iter().zip(states).map(|(s, st)| self.hidden(s, st)).collect();
+        let views: Vec<ArrayView2<f32>> = parts.iter().map(|p| p.view()).collect();
+        ndarray::concatenate(ndarray::Axis(0), &views).expect("rows of one width")
+    }
+
     /// Logits for hidden rows: `h·headᵀ` [T, V].
     pub fn head(&self, hidden: ArrayView2<f32>) -> Array2<f32> {
         on_pool(|| match self {

@@ -219,16 +219,18 @@ impl Linear {
             || (Vec::new(), Vec::new()),
             |(tile, scratch), (i, mut o)| {
                 let n = o.ncols();
-                tile.resize(n * k, 0.0);
-                self.widen_rows(i * TILE_ROWS, tile);
+                let start = i * TILE_ROWS;
                 if let (Some(xr), &[ldc, 1]) = (x_rows, o.strides()) {
+                    let rows = |j: usize, buf: &mut [f32]| self.widen_rows(start + j, buf);
                     // SAFETY: the tile's columns of `out` are this task's alone, rows `ldc` apart.
                     let done =
-                        unsafe { crate::gemm::gemm(xr, o.nrows(), k, tile, n, o.as_mut_ptr(), ldc as usize, scratch) };
+                        unsafe { crate::gemm::gemm(xr, o.nrows(), k, &rows, n, o.as_mut_ptr(), ldc as usize, scratch) };
                     if done.is_some() {
                         return;
                     }
                 }
+                tile.resize(n * k, 0.0);
+                self.widen_rows(start, tile);
                 let w = ArrayView2::from_shape((n, k), &tile[..]).expect("tile shape");
                 general_mat_mul(1.0, &x, &w.t(), 0.0, &mut o);
             },

@@ -155,16 +155,32 @@ impl RwkvV7 {
 
     /// Hidden states after `ln_out` for every token, [T, C]; the state moves past the tokens.
     pub fn forward(&self, tokens: &[u32], state: &mut State) -> Array2<f32> {
-        let mut x = self.emb.rows(tokens);
+        self.forward_batch(&[tokens], std::slice::from_mut(state))
+    }
+
+    /// Several independent sequences, each from its own state: their tokens are stacked into one
+    /// `[ΣT, C]` matrix, so every projection is one product over all of them (many short documents
+    /// then run as long GEMMs); only the recurrences (token shift, WKV) go sequence by sequence.
+    /// Returns the stacked hidden states, sequence after sequence.
+    pub fn forward_batch(&self, seqs: &[&[u32]], states: &mut [State]) -> Array2<f32> {
+        assert_eq!(seqs.len(), states.len(), "one state per sequence");
+        let tokens: Vec<u32> = seqs.concat();
+        let mut spans = Vec::with_capacity(seqs.len());
+        for s in seqs {
+            let start = spans.last().map_or(0, |r: &std::ops::Range<usize>| r.end);
+            spans.push(start..start + s.len());
+        }
+        let mut x = self.emb.rows(&tokens);
         let mut v_first = Array2::zeros((0, 0));
         for (i, layer) in self.layers.iter().enumerate() {
             let xx = ops::layer_norm(x.view(), &layer.ln1.0, &layer.ln1.1);
-            let prev = ops::shift(xx.view(), state.slot(3 * i));
-            let out = self.time_mix(&layer.att, xx.view(), prev.view(), state.slot(3 * i + 1), &mut v_first);
+            let prev = shift_each(xx.view(), &spans, states, 3 * i);
+            let mut wkv: Vec<&mut [f32]> = states.iter_mut().map(|s| s.slot(3 * i + 1)).collect();
+            let out = self.time_mix(&layer.att, xx.view(), prev.view(), &spans, &mut wkv, &mut v_first);
             x += &out;
             let xx = ops::layer_norm(x.view(), &layer.ln2.0, &layer.ln2.1);
-            let prev = ops::shift(xx.view(), state.slot(3 * i + 2));
-            x += &self.channel_mix(&layer.ffn, xx.view(), prev.view(), tokens);
+            let prev = shift_each(xx.view(), &spans, states, 3 * i + 2);
+            x += &self.channel_mix(&layer.ffn, xx.view(), prev.view(), &tokens);
         }
         ops::layer_norm(x.view(), &self.ln_out.0, &self.ln_out.1)
     }
@@ -174,7 +190,8 @@ impl RwkvV7 {
         att: &TimeMixV7,
         xx: ArrayView2<f32>,
         prev: ArrayView2<f32>,
-        s: &mut [f32],
+        spans: &[std::ops::Range<usize>],
+        states: &mut [&mut [f32]],
         v_first: &mut Array2<f32>,
     ) -> Array2<f32> {
         let (h, n) = (self.n_head, self.head_size);
@@ -241,10 +258,18 @@ impl RwkvV7 {
             x.as_slice().map_or_else(|| x.iter().copied().collect(), std::borrow::Cow::Borrowed)
         }
         let (rs, ws, ks, vs, as_, bs) = (sl(&r), sl(&w), sl(&k), sl(&v), sl(&neg_kk), sl(&kka));
-        let ys = y.as_slice_mut().expect("standard layout");
-        match self.kernel {
-            Kernel::Plain => wkv::v7::plain(n, &rs, &ws, &ks, &vs, &as_, &bs, s, ys),
-            Kernel::Fast => wkv::v7::fast(n, &rs, &ws, &ks, &vs, &as_, &bs, s, ys),
+        // The recurrence, sequence by sequence (rows `span` of every input), each from its state.
+        let mut ys = y.as_slice_mut().expect("standard layout");
+        for (span, s) in spans.iter().zip(states.iter_mut()) {
+            let rows = span.start * h * n..span.end * h * n;
+            let (r, w, k) = (&rs[rows.clone()], &ws[rows.clone()], &ks[rows.clone()]);
+            let (v, a, b) = (&vs[rows.clone()], &as_[rows.clone()], &bs[rows.clone()]);
+            let (y_span, rest) = std::mem::take(&mut ys).split_at_mut(rows.len());
+            ys = rest;
+            match self.kernel {
+                Kernel::Plain => wkv::v7::plain(n, r, w, k, v, a, b, s, y_span),
+                Kernel::Fast => wkv::v7::fast(n, r, w, k, v, a, b, s, y_span),
+            }
         }
         ops::group_norm(y.view_mut(), h, &att.ln_x.0, &att.ln_x.1, ops::GN_EPS);
         // Bonus: per head (Σ_j r_j k_j r_k[j]) · v.
@@ -309,4 +334,18 @@ impl RwkvV7 {
         }
         table
     }
+}
+
+/// Token shift for stacked sequences: each span's rows shifted by one, its first row taken from
+/// (and its last left in) slot `slot` of its own state.
+fn shift_each(xx: ArrayView2<f32>, spans: &[std::ops::Range<usize>], states: &mut [State], slot: usize) -> Array2<f32> {
+    if let [only] = spans {
+        return ops::shift(xx.slice(ndarray::s![only.clone(), ..]), states[0].slot(slot));
+    }
+    let mut prev = Array2::zeros(xx.raw_dim());
+    for (span, state) in spans.iter().zip(states.iter_mut()).filter(|(s, _)| !s.is_empty()) {
+        let rows = ndarray::s![span.clone(), ..];
+        prev.slice_mut(rows).assign(&ops::shift(xx.slice(rows), state.slot(slot)));
+    }
+    prev
 }
