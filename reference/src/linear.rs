@@ -239,10 +239,12 @@ impl Linear {
 }
 
 /// Several products at once: for one token each, all GEMVs share a single parallel pass over
-/// row blocks (one wake-up of the thread pool instead of one per matrix); otherwise one by one.
+/// row blocks (one wake-up of the thread pool instead of one per matrix); otherwise side by side.
 pub fn forward_many(items: &[(&Linear, ArrayView2<f32>)]) -> Vec<Array2<f32>> {
     if items.iter().any(|(_, x)| x.nrows() != 1) {
-        return items.iter().map(|(l, x)| l.forward(*x)).collect();
+        // Side by side: a LoRA factor of 32-128 rows is one GEMM tile, which one thread alone
+        // would otherwise run while the others wait.
+        return items.par_iter().map(|(l, x)| l.forward(*x)).collect();
     }
     const ROWS: usize = 64;
     items.iter().for_each(|(l, x)| crate::imatrix::observe(l, *x));

@@ -359,7 +359,8 @@ mod x86_blocks {
                     }
                 }
                 GgmlType::Q6K => {
-                    let (m4, m30, off) = (_mm_set1_epi8(15), _mm_set1_epi8(0x30), _mm_set1_epi8(32));
+                    let (m4, m30, off) = (_mm256_set1_epi8(15), _mm256_set1_epi8(0x30), _mm256_set1_epi8(32));
+                    let load = |p: *const u8| _mm256_loadu_si256(p as *const __m256i);
                     for (i, b) in w.chunks_exact(ts).enumerate() {
                         let d = _mm512_set1_ps(f16(&b[208..210]));
                         let mut f = [0f32; 16];
@@ -367,21 +368,25 @@ mod x86_blocks {
                         let xb = xp.add(i * bs);
                         for h in 0..2 {
                             let (ql, qh) = (b.as_ptr().add(64 * h), b.as_ptr().add(128 + 32 * h));
-                            for (is, l) in [0usize, 16].into_iter().enumerate() {
-                                let (a, c, hb) = (bytes16(ql.add(l)), bytes16(ql.add(l + 32)), bytes16(qh.add(l)));
-                                // Six-bit codes less 32, as i8: the low four bits from `ql`, the top
-                                // two from `qh` (bits 0-1, 2-3, 4-5, 6-7 for the four quarters).
-                                let q = |low: __m128i, high: __m128i| {
-                                    i8_ps(_mm_sub_epi8(_mm_or_si128(low, _mm_and_si128(high, m30)), off))
-                                };
-                                let qs = [
-                                    q(_mm_and_si128(a, m4), _mm_slli_epi16(hb, 4)),
-                                    q(_mm_and_si128(c, m4), _mm_slli_epi16(hb, 2)),
-                                    q(_mm_and_si128(_mm_srli_epi16(a, 4), m4), hb),
-                                    q(_mm_and_si128(_mm_srli_epi16(c, 4), m4), _mm_srli_epi16(hb, 2)),
-                                ];
-                                for (k, v) in qs.into_iter().enumerate() {
-                                    let s = _mm512_mul_ps(v, _mm512_loadu_ps(xb.add(128 * h + l + 32 * k)));
+                            let (a, c, hb) = (load(ql), load(ql.add(32)), load(qh));
+                            // Six-bit codes less 32, as i8, 32 at a time: the low four bits from
+                            // `ql`, the top two from `qh` (bits 0-1, 2-3, 4-5, 6-7 for the four
+                            // quarters of 32 values).
+                            let q = |low: __m256i, high: __m256i| {
+                                _mm256_sub_epi8(_mm256_or_si256(low, _mm256_and_si256(high, m30)), off)
+                            };
+                            let qs = [
+                                q(_mm256_and_si256(a, m4), _mm256_slli_epi16(hb, 4)),
+                                q(_mm256_and_si256(c, m4), _mm256_slli_epi16(hb, 2)),
+                                q(_mm256_and_si256(_mm256_srli_epi16(a, 4), m4), hb),
+                                q(_mm256_and_si256(_mm256_srli_epi16(c, 4), m4), _mm256_srli_epi16(hb, 2)),
+                            ];
+                            for (k, v) in qs.into_iter().enumerate() {
+                                // Each half of a quarter (16 values) has a scale of its own.
+                                let halves = [_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v)];
+                                for (is, half) in halves.into_iter().enumerate() {
+                                    let s =
+                                        _mm512_mul_ps(i8_ps(half), _mm512_loadu_ps(xb.add(128 * h + 32 * k + 16 * is)));
                                     let a = &mut acc[k & 1];
                                     *a = _mm512_fmadd_ps(_mm512_set1_ps(f[8 * h + is + 2 * k]), s, *a);
                                 }
