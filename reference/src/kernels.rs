@@ -94,6 +94,22 @@ pub fn dot(ty: Float, w: &[u8], x: &[f32]) -> f32 {
     dot_plain(ty, w, x)
 }
 
+/// [`dot`] of consecutive rows (`row_bytes` apart in `w`) into `out`, the form chosen once.
+pub fn dot_rows(ty: Float, w: &[u8], row_bytes: usize, x: &[f32], out: &mut [f32]) {
+    let n = x.len() * ty.size();
+    let rows = w.chunks(row_bytes).take(out.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        if x86::usable(ty) {
+            // SAFETY: the CPU has the features the function is compiled for (checked above).
+            return unsafe { x86::rows(ty, rows.map(|r| &r[..n]), x, out) };
+        }
+    }
+    for (o, r) in out.iter_mut().zip(rows) {
+        *o = dot_plain(ty, &r[..n], x);
+    }
+}
+
 /// `Σ a[i]·b[i]` of two f32 slices (the WKV kernels' inner products).
 #[inline]
 pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
@@ -161,6 +177,13 @@ mod x86 {
                 _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16))
             }
             Float::F16 => _mm256_cvtph_ps(_mm_loadu_si128(w.add(16 * i) as *const __m128i)),
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn rows<'a>(ty: Float, rows: impl Iterator<Item = &'a [u8]>, x: &[f32], out: &mut [f32]) {
+        for (o, r) in out.iter_mut().zip(rows) {
+            *o = dot(ty, r, x);
         }
     }
 

@@ -116,6 +116,22 @@ impl Linear {
         }
     }
 
+    /// Rows `start..start + out.len()` · x, into `out`.
+    fn dot_rows(&self, start: usize, x: &BlockInput, out: &mut [f32]) {
+        let n = out.len();
+        match &self.w {
+            Weight::Float { tensor, ty } => {
+                let rb = self.cols * ty.size();
+                kernels::dot_rows(*ty, &tensor.bytes()[start * rb..(start + n) * rb], rb, x.x, out)
+            }
+            Weight::Quant { tensor, ty, row_bytes, scale } => {
+                let w = &tensor.bytes()[start * row_bytes..(start + n) * row_bytes];
+                crate::qkernels::dot_quant_rows(*ty, w, *row_bytes, x, out);
+                out.iter_mut().for_each(|v| *v *= scale);
+            }
+        }
+    }
+
     /// Rows `start..start + out.len()/cols` widened into `out`.
     fn widen_rows(&self, start: usize, out: &mut [f32]) {
         let k = self.cols;
@@ -172,11 +188,7 @@ impl Linear {
     fn gemv(&self, x: &[f32], out: &mut [f32]) {
         const ROWS: usize = 32;
         let x = &self.input(x);
-        let rows = |(c, o): (usize, &mut [f32])| {
-            for (r, o) in o.iter_mut().enumerate() {
-                *o = self.dot_row(c * ROWS + r, x);
-            }
-        };
+        let rows = |(c, o): (usize, &mut [f32])| self.dot_rows(c * ROWS, x, o);
         // Below ~256 KiB of weights, handing work to other threads costs more than it saves.
         if self.rows * self.cols < 1 << 16 {
             out.chunks_mut(ROWS).enumerate().for_each(rows);
@@ -256,11 +268,7 @@ pub fn forward_many(items: &[(&Linear, ArrayView2<f32>)]) -> Vec<Array2<f32>> {
             tasks.push((i, c * ROWS, chunk));
         }
     }
-    tasks.into_par_iter().for_each(|(i, start, out)| {
-        for (r, o) in out.iter_mut().enumerate() {
-            *o = items[i].0.dot_row(start + r, &inputs[i]);
-        }
-    });
+    tasks.into_par_iter().for_each(|(i, start, out)| items[i].0.dot_rows(start, &inputs[i], out));
     outs
 }
 

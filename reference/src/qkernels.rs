@@ -54,6 +54,22 @@ pub fn dot_quant(ty: quantize::GgmlType, w: &[u8], input: &BlockInput) -> f32 {
     s
 }
 
+/// [`dot_quant`] of consecutive rows (`row_bytes` apart in `w`) into `out`: the form is chosen
+/// once for all of them, not once per row (a 768-wide row is three Q4_K blocks, so per-row
+/// dispatch is a visible share of a GEMV).
+pub fn dot_quant_rows(ty: quantize::GgmlType, w: &[u8], row_bytes: usize, input: &BlockInput, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: each form runs only where the CPU has the features it is compiled for.
+        if unsafe { x86_blocks::dot_rows(ty, w, row_bytes, input.x, &input.sums, out) } {
+            return;
+        }
+    }
+    for (o, r) in out.iter_mut().zip(w.chunks_exact(row_bytes)) {
+        *o = dot_quant(ty, r, input);
+    }
+}
+
 /// The plain form of [`dot_quant`]: the whole row dequantized, then [`dot_plain`].
 pub fn dot_quant_plain(ty: quantize::GgmlType, w: &[u8], x: &[f32]) -> f32 {
     let v = quantize::codec::dequantize(ty, w).expect("whole blocks");
@@ -111,15 +127,48 @@ mod x86_blocks {
         })
     }
 
-    /// Which form [`dot`] takes for `ty`.
-    pub fn isa(ty: GgmlType) -> &'static str {
+    /// The fused forms.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Form {
+        Avx512,
+        Avx2,
+        /// Dequantized pieces through the float dot.
+        Pieces,
+    }
+
+    /// Which form [`dot`] takes for `ty`. Q8_0's AVX2 form is ahead of a 16-lane one
+    /// (benches/dots.rs: 21 against 14 Gweights/s on an AVX-512 EPYC): widening a block's 32 bytes
+    /// is its whole cost.
+    fn form(ty: GgmlType) -> Form {
         let fused = matches!(ty, GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q4K | GgmlType::Q6K);
         match level() {
-            2 if fused && ty != GgmlType::Q8_0 => "avx512f",
-            1 | 2 if fused => "avx2+fma+f16c",
-            1 | 2 => "avx2+fma (dequantized pieces)",
-            _ => "portable",
+            2 if fused && ty != GgmlType::Q8_0 => Form::Avx512,
+            1 | 2 if fused => Form::Avx2,
+            _ => Form::Pieces,
         }
+    }
+
+    pub fn isa(ty: GgmlType) -> &'static str {
+        match (form(ty), level()) {
+            (Form::Avx512, _) => "avx512f",
+            (Form::Avx2, _) => "avx2+fma+f16c",
+            (Form::Pieces, 0) => "portable",
+            (Form::Pieces, _) => "avx2+fma (dequantized pieces)",
+        }
+    }
+
+    /// The fused dots of consecutive rows; false (nothing written) for types without one.
+    ///
+    /// # Safety
+    /// As [`dot`].
+    pub unsafe fn dot_rows(ty: GgmlType, w: &[u8], row_bytes: usize, x: &[f32], sums: &[f32], out: &mut [f32]) -> bool {
+        let rows = w.chunks_exact(row_bytes).take(out.len());
+        match form(ty) {
+            Form::Avx512 => avx512::rows(ty, rows, x, sums, out),
+            Form::Avx2 => avx2::rows(ty, rows, x, sums, out),
+            Form::Pieces => return false,
+        }
+        true
     }
 
     /// The fused dot of the best form this CPU has; `None` for types without one.
@@ -128,12 +177,10 @@ mod x86_blocks {
     /// None beyond the slices' lengths: `w` whole blocks, `x` as many values, `sums` its groups.
     pub unsafe fn dot(ty: GgmlType, w: &[u8], x: &[f32], sums: &[f32]) -> Option<f32> {
         debug_assert_eq!(w.len() / ty.type_size() * ty.block_size(), x.len());
-        match level() {
-            // Q8_0's AVX2 form is ahead of a 16-lane one (benches/dots.rs: 21 against 14
-            // Gweights/s on an AVX-512 EPYC): widening a block's 32 bytes is its whole cost.
-            2 if ty != GgmlType::Q8_0 => avx512::dot(ty, w, x, sums),
-            1 | 2 => avx2::dot(ty, w, x, sums),
-            _ => None,
+        match form(ty) {
+            Form::Avx512 => avx512::dot(ty, w, x, sums),
+            Form::Avx2 => avx2::dot(ty, w, x, sums),
+            Form::Pieces => None,
         }
     }
 
@@ -161,6 +208,19 @@ mod x86_blocks {
             let mut a = [0f32; 8];
             _mm256_storeu_ps(a.as_mut_ptr(), v);
             ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]))
+        }
+
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn rows<'a>(
+            ty: GgmlType,
+            rows: impl Iterator<Item = &'a [u8]>,
+            x: &[f32],
+            sums: &[f32],
+            out: &mut [f32],
+        ) {
+            for (o, r) in out.iter_mut().zip(rows) {
+                *o = dot(ty, r, x, sums).expect("a fused type");
+            }
         }
 
         #[target_feature(enable = "avx2,fma,f16c")]
@@ -308,6 +368,19 @@ mod x86_blocks {
             let last = it.remainder();
             if !last.is_empty() {
                 acc[0] = scaled(last, xp.add(w.len() / ts / 2 * 2 * bs), acc[0]);
+            }
+        }
+
+        #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+        pub unsafe fn rows<'a>(
+            ty: GgmlType,
+            rows: impl Iterator<Item = &'a [u8]>,
+            x: &[f32],
+            sums: &[f32],
+            out: &mut [f32],
+        ) {
+            for (o, r) in out.iter_mut().zip(rows) {
+                *o = dot(ty, r, x, sums).expect("a fused type");
             }
         }
 

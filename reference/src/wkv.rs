@@ -181,7 +181,8 @@ pub mod v7 {
     /// The same recurrence on the transposed state `Sᵀ[key j][value i]`, so every step is a sum
     /// of scaled rows (vectors along `i`) with no horizontal sums: `sa = Σ_j a_j·Sᵀ[j]`, then per
     /// `j`: `Sᵀ[j] ← Sᵀ[j]·w_j + b_j·sa + k_j·v` and `y += r_j·Sᵀ[j]`. Heads run in parallel; each
-    /// head's state is transposed in at the start and back at the end.
+    /// head's state is transposed in at the start and back at the end, except for a few tokens
+    /// (decode), which take the row form.
     #[allow(clippy::too_many_arguments)]
     pub fn fast(
         n: usize,
@@ -201,15 +202,40 @@ pub mod v7 {
             .enumerate()
             .map(|(h, st)| {
                 let mut out = vec![0f32; t_len * n];
-                let mut tr = vec![0f32; n * n];
-                transpose(st, &mut tr, n);
                 let inputs = HeadInputs { n, c, h, r, w, k, v, a, b };
-                head(&inputs, &mut tr, &mut out);
-                transpose(&tr, st, n);
+                if t_len < TRANSPOSE_FROM {
+                    head_rows(&inputs, st, &mut out);
+                } else {
+                    let mut tr = vec![0f32; n * n];
+                    transpose(st, &mut tr, n);
+                    head(&inputs, &mut tr, &mut out);
+                    transpose(&tr, st, n);
+                }
                 out
             })
             .collect();
         scatter_heads(&outs, n, c, y);
+    }
+
+    /// From this many tokens on, transposing the state in and out costs less than the horizontal
+    /// sums of the row form saves (two transposes are ~2·N² moves; decode is one token).
+    const TRANSPOSE_FROM: usize = 4;
+
+    /// The row form for a few tokens: per state row `i`, `sa = S[i]·a`, the update, `y_i = S[i]·r`.
+    fn head_rows(x: &HeadInputs, st: &mut [f32], out: &mut [f32]) {
+        let n = x.n;
+        for (t, y) in out.chunks_exact_mut(n).enumerate() {
+            let span = t * x.c + x.h * n..t * x.c + (x.h + 1) * n;
+            let (rt, wt, kt) = (&x.r[span.clone()], &x.w[span.clone()], &x.k[span.clone()]);
+            let (vt, at, bt) = (&x.v[span.clone()], &x.a[span.clone()], &x.b[span]);
+            for ((row, &vi), yi) in st.chunks_exact_mut(n).zip(vt).zip(y.iter_mut()) {
+                let sa = crate::kernels::dot_f32(row, at);
+                for (((q, &wj), &bj), &kj) in row.iter_mut().zip(wt).zip(bt).zip(kt) {
+                    *q = *q * wj + sa * bj + vi * kj;
+                }
+                *yi = crate::kernels::dot_f32(row, rt);
+            }
+        }
     }
 
     /// One head's slices of the `[T, C]` inputs.
