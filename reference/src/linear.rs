@@ -152,7 +152,7 @@ impl Linear {
 
     /// `x` [T, in] → [T, out].
     pub fn forward(&self, x: ArrayView2<f32>) -> Array2<f32> {
-        crate::imatrix::observe(self, x);
+        crate::imatrix::observe(self.name.as_deref(), x);
         let mut out = Array2::zeros((x.nrows(), self.out_dim()));
         if x.nrows() == 1 {
             self.gemv(x.row(0).as_slice().expect("contiguous row"), out.as_slice_mut().expect("contiguous"));
@@ -259,7 +259,7 @@ pub fn forward_many(items: &[(&Linear, ArrayView2<f32>)]) -> Vec<Array2<f32>> {
         return items.par_iter().map(|(l, x)| l.forward(*x)).collect();
     }
     const ROWS: usize = 64;
-    items.iter().for_each(|(l, x)| crate::imatrix::observe(l, *x));
+    items.iter().for_each(|(l, x)| crate::imatrix::observe(l.name.as_deref(), *x));
     let mut outs: Vec<Array2<f32>> = items.iter().map(|(l, _)| Array2::zeros((1, l.out_dim()))).collect();
     let inputs: Vec<BlockInput> = items.iter().map(|(l, x)| l.input(x.as_slice().expect("contiguous row"))).collect();
     let mut tasks: Vec<(usize, usize, &mut [f32])> = Vec::new();
@@ -299,5 +299,23 @@ mod tests {
                 assert!((one[[0, o]] as f64 - plain).abs() < 1e-5);
             }
         }
+    }
+
+    /// Products of named matrices are recorded for the importance matrix while a recording runs,
+    /// squares summed per input column over all calls; unnamed ones are not.
+    #[test]
+    fn named_products_are_recorded_for_the_imatrix() {
+        use crate::imatrix::{Recording, Stat};
+        use ndarray::array;
+        let lin = Linear::named(array![[1.0f32, 0.0], [0.0, 1.0], [1.0, 1.0]], "m");
+        let unnamed = Linear::new(array![[1.0f32, 2.0]]);
+        lin.forward(array![[5.0f32, 6.0]].view()); // before recording: not counted
+        let rec = Recording::start();
+        lin.forward(array![[1.0f32, -2.0], [3.0, 0.5]].view());
+        lin.forward(array![[2.0f32, 1.0]].view());
+        unnamed.forward(array![[9.0f32, 9.0]].view());
+        let stats = rec.finish();
+        assert_eq!(stats.len(), 1);
+        assert_eq!(stats["m"], Stat { sum_sq: vec![1.0 + 9.0 + 4.0, 4.0 + 0.25 + 1.0], count: 3 });
     }
 }
