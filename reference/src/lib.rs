@@ -10,6 +10,7 @@ pub mod linear;
 pub mod ops;
 pub mod qkernels;
 pub mod rowgemm;
+pub mod rwkv;
 pub mod sample;
 pub mod state;
 pub mod tokenizer;
@@ -23,6 +24,7 @@ pub mod wkv;
 use convert::arch::Version;
 use convert::{DType, Model, Result};
 use ndarray::{Array2, ArrayView2};
+pub use rwkv::Rwkv;
 pub use state::State;
 use weights::Weights;
 
@@ -52,41 +54,29 @@ impl Options {
 }
 
 /// A loaded model of any version.
-pub enum Engine {
-    V4(v4::RwkvV4),
-    V5(v5::RwkvV5),
-    V6(v6::RwkvV6),
-    V7(v7::RwkvV7),
+pub struct Engine {
+    model: Box<dyn Rwkv>,
 }
 
 impl Engine {
     pub fn load(model: &Model, options: &Options) -> Result<Engine> {
-        Ok(match model.version {
-            Version::V4 => Engine::V4(v4::RwkvV4::load(model, options)?),
-            Version::V5_0 | Version::V5_1 | Version::V5_2 => Engine::V5(v5::RwkvV5::load(model, options)?),
-            Version::V6 => Engine::V6(v6::RwkvV6::load(model, options)?),
-            Version::V7 => Engine::V7(v7::RwkvV7::load(model)?),
-        })
+        let model: Box<dyn Rwkv> = match model.version {
+            Version::V4 => Box::new(v4::RwkvV4::load(model, options)?),
+            Version::V5_0 | Version::V5_1 | Version::V5_2 => Box::new(v5::RwkvV5::load(model, options)?),
+            Version::V6 => Box::new(v6::RwkvV6::load(model, options)?),
+            Version::V7 => Box::new(v7::RwkvV7::load(model)?),
+        };
+        Ok(Engine { model })
     }
 
     pub fn new_state(&self) -> State {
-        match self {
-            Engine::V4(m) => m.new_state(),
-            Engine::V5(m) => m.new_state(),
-            Engine::V6(m) => m.new_state(),
-            Engine::V7(m) => m.new_state(),
-        }
+        self.model.new_state()
     }
 
     /// Run `tokens` from `state` (moving it past them) and return the final hidden state of every
     /// position, after `ln_out` [T, C]. One token runs as GEMVs, several as GEMMs.
     pub fn hidden(&self, tokens: &[u32], state: &mut State) -> Array2<f32> {
-        on_pool(|| match self {
-            Engine::V4(m) => m.forward(tokens, state),
-            Engine::V5(m) => m.forward(tokens, state),
-            Engine::V6(m) => m.forward(tokens, state),
-            Engine::V7(m) => m.forward(tokens, state),
-        })
+        on_pool(|| self.model.forward(tokens, state))
     }
 
     /// Several independent sequences, each from its own state: their hidden states stacked
@@ -94,22 +84,12 @@ impl Engine {
     /// one GEMM over all the tokens); the other versions one after another.
     pub fn hidden_batch(&self, seqs: &[&[u32]], states: &mut [State]) -> Array2<f32> {
         assert_eq!(seqs.len(), states.len(), "one state per sequence");
-        if let Engine::V7(m) = self {
-            return on_pool(|| m.forward_batch(seqs, states));
-        }
-        let parts: Vec<Array2<f32>> = seqs.iter().zip(states).map(|(s, st)| self.hidden(s, st)).collect();
-        let views: Vec<ArrayView2<f32>> = parts.iter().map(|p| p.view()).collect();
-        ndarray::concatenate(ndarray::Axis(0), &views).expect("rows of one width")
+        on_pool(|| self.model.forward_batch(seqs, states))
     }
 
     /// Logits for hidden rows: `h·headᵀ` [T, V].
     pub fn head(&self, hidden: ArrayView2<f32>) -> Array2<f32> {
-        on_pool(|| match self {
-            Engine::V4(m) => m.head.forward(hidden),
-            Engine::V5(m) => m.head.forward(hidden),
-            Engine::V6(m) => m.head.forward(hidden),
-            Engine::V7(m) => m.head.forward(hidden),
-        })
+        on_pool(|| self.model.head().forward(hidden))
     }
 
     /// Sequence mode: all tokens at once; logits at every position.
@@ -128,21 +108,11 @@ impl Engine {
     }
 
     pub fn vocab(&self) -> usize {
-        match self {
-            Engine::V4(m) => m.vocab(),
-            Engine::V5(m) => m.vocab(),
-            Engine::V6(m) => m.vocab(),
-            Engine::V7(m) => m.vocab(),
-        }
+        self.model.vocab()
     }
 
     pub fn set_kernel(&mut self, kernel: Kernel) {
-        match self {
-            Engine::V4(m) => m.kernel = kernel,
-            Engine::V5(m) => m.kernel = kernel,
-            Engine::V6(m) => m.kernel = kernel,
-            Engine::V7(m) => m.kernel = kernel,
-        }
+        self.model.set_kernel(kernel)
     }
 }
 

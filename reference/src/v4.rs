@@ -105,28 +105,6 @@ impl RwkvV4 {
         })
     }
 
-    pub fn new_state(&self) -> State {
-        let c = self.emb.dim();
-        let mut s = State::zeros(&(0..self.layers.len()).flat_map(|_| vec![vec![c]; 5]).collect::<Vec<_>>());
-        for i in 0..self.layers.len() {
-            s.slot(5 * i + 3).fill(-1e30);
-        }
-        s
-    }
-
-    pub fn forward(&self, tokens: &[u32], state: &mut State) -> Array2<f32> {
-        let mut x = self.emb.rows(tokens);
-        for (i, layer) in self.layers.iter().enumerate() {
-            let xx = ops::layer_norm(x.view(), &layer.ln1.0, &layer.ln1.1);
-            let prev = ops::shift(xx.view(), state.slot(5 * i));
-            x += &self.time_mix(&layer.att, xx.view(), prev.view(), state, i);
-            let xx = ops::layer_norm(x.view(), &layer.ln2.0, &layer.ln2.1);
-            let prev = ops::shift(xx.view(), state.slot(5 * i + 4));
-            x += &layer.ffn.forward(xx.view(), prev.view());
-        }
-        ops::layer_norm(x.view(), &self.ln_out.0, &self.ln_out.1)
-    }
-
     fn time_mix(
         &self,
         att: &TimeMixV4,
@@ -154,8 +132,36 @@ impl RwkvV4 {
         }
         att.output.forward((r * wkv).view())
     }
+}
 
-    pub fn vocab(&self) -> usize {
+impl crate::rwkv::Rwkv for RwkvV4 {
+    fn new_state(&self) -> State {
+        let c = self.emb.dim();
+        let mut s = State::zeros(&(0..self.layers.len()).flat_map(|_| vec![vec![c]; 5]).collect::<Vec<_>>());
+        for i in 0..self.layers.len() {
+            s.slot(5 * i + 3).fill(-1e30);
+        }
+        s
+    }
+    fn forward(&self, tokens: &[u32], state: &mut State) -> Array2<f32> {
+        let mut x = self.emb.rows(tokens);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let xx = ops::layer_norm(x.view(), &layer.ln1.0, &layer.ln1.1);
+            let prev = ops::shift(xx.view(), state.slot(5 * i));
+            x += &self.time_mix(&layer.att, xx.view(), prev.view(), state, i);
+            let xx = ops::layer_norm(x.view(), &layer.ln2.0, &layer.ln2.1);
+            let prev = ops::shift(xx.view(), state.slot(5 * i + 4));
+            x += &layer.ffn.forward(xx.view(), prev.view());
+        }
+        ops::layer_norm(x.view(), &self.ln_out.0, &self.ln_out.1)
+    }
+    fn head(&self) -> &Linear {
+        &self.head
+    }
+    fn vocab(&self) -> usize {
         self.emb.vocab()
+    }
+    fn set_kernel(&mut self, kernel: Kernel) {
+        self.kernel = kernel;
     }
 }

@@ -106,25 +106,6 @@ impl RwkvV5 {
         })
     }
 
-    pub fn new_state(&self) -> State {
-        let c = self.emb.dim();
-        let (h, n) = (self.n_head, self.head_size);
-        State::zeros(&(0..self.layers.len()).flat_map(|_| [vec![c], vec![h, n, n], vec![c]]).collect::<Vec<_>>())
-    }
-
-    pub fn forward(&self, tokens: &[u32], state: &mut State) -> Array2<f32> {
-        let mut x = self.emb.rows(tokens);
-        for (i, layer) in self.layers.iter().enumerate() {
-            let xx = ops::layer_norm(x.view(), &layer.ln1.0, &layer.ln1.1);
-            let prev = ops::shift(xx.view(), state.slot(3 * i));
-            x += &self.time_mix(&layer.att, xx.view(), prev.view(), state.slot(3 * i + 1));
-            let xx = ops::layer_norm(x.view(), &layer.ln2.0, &layer.ln2.1);
-            let prev = ops::shift(xx.view(), state.slot(3 * i + 2));
-            x += &layer.ffn.forward(xx.view(), prev.view());
-        }
-        ops::layer_norm(x.view(), &self.ln_out.0, &self.ln_out.1)
-    }
-
     fn time_mix(&self, att: &TimeMixV5, xx: ArrayView2<f32>, prev: ArrayView2<f32>, s: &mut [f32]) -> Array2<f32> {
         let r = att.receptance.forward(ops::mix(xx, prev, &att.mix_r).view());
         let k = att.key.forward(ops::mix(xx, prev, &att.mix_k).view());
@@ -137,10 +118,6 @@ impl RwkvV5 {
             y *= &ops::map(gate.forward(ops::mix(xx, prev, mix_g).view()), silu);
         }
         att.output.forward(y.view())
-    }
-
-    pub fn vocab(&self) -> usize {
-        self.emb.vocab()
     }
 }
 
@@ -165,4 +142,33 @@ pub(crate) fn run_wkv(
         Kernel::Fast => wkv::v5::fast(n, &rs, &ks, &vs, w, u, s, ys),
     }
     y
+}
+
+impl crate::rwkv::Rwkv for RwkvV5 {
+    fn new_state(&self) -> State {
+        let c = self.emb.dim();
+        let (h, n) = (self.n_head, self.head_size);
+        State::zeros(&(0..self.layers.len()).flat_map(|_| [vec![c], vec![h, n, n], vec![c]]).collect::<Vec<_>>())
+    }
+    fn forward(&self, tokens: &[u32], state: &mut State) -> Array2<f32> {
+        let mut x = self.emb.rows(tokens);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let xx = ops::layer_norm(x.view(), &layer.ln1.0, &layer.ln1.1);
+            let prev = ops::shift(xx.view(), state.slot(3 * i));
+            x += &self.time_mix(&layer.att, xx.view(), prev.view(), state.slot(3 * i + 1));
+            let xx = ops::layer_norm(x.view(), &layer.ln2.0, &layer.ln2.1);
+            let prev = ops::shift(xx.view(), state.slot(3 * i + 2));
+            x += &layer.ffn.forward(xx.view(), prev.view());
+        }
+        ops::layer_norm(x.view(), &self.ln_out.0, &self.ln_out.1)
+    }
+    fn head(&self) -> &Linear {
+        &self.head
+    }
+    fn vocab(&self) -> usize {
+        self.emb.vocab()
+    }
+    fn set_kernel(&mut self, kernel: Kernel) {
+        self.kernel = kernel;
+    }
 }

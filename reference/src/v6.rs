@@ -135,35 +135,6 @@ impl RwkvV6 {
         })
     }
 
-    pub fn new_state(&self) -> State {
-        let c = self.emb.dim();
-        let (h, n) = (self.n_head, self.head_size);
-        let mut s =
-            State::zeros(&(0..self.layers.len()).flat_map(|_| [vec![c], vec![h, n, n], vec![c]]).collect::<Vec<_>>());
-        for (i, layer) in self.layers.iter().enumerate() {
-            if let Some(init) = &layer.att.initial_state {
-                s.slot(3 * i + 1).copy_from_slice(init);
-            }
-        }
-        s
-    }
-
-    pub fn forward(&self, tokens: &[u32], state: &mut State) -> Array2<f32> {
-        let mut x = self.emb.rows(tokens);
-        for (i, layer) in self.layers.iter().enumerate() {
-            let xx = ops::layer_norm(x.view(), &layer.ln1.0, &layer.ln1.1);
-            let prev = ops::shift(xx.view(), state.slot(3 * i));
-            x += &self.time_mix(&layer.att, xx.view(), prev.view(), state.slot(3 * i + 1));
-            let xx = ops::layer_norm(x.view(), &layer.ln2.0, &layer.ln2.1);
-            let prev = ops::shift(xx.view(), state.slot(3 * i + 2));
-            let ffn = &layer.ffn;
-            let r = ops::map(ffn.receptance.forward(ops::lerp(xx.view(), prev.view(), &ffn.maa_r).view()), sigmoid);
-            let k = ops::map(ffn.key.forward(ops::lerp(xx.view(), prev.view(), &ffn.maa_k).view()), ops::relu_sq);
-            x += &(r * ffn.value.forward(k.view()));
-        }
-        ops::layer_norm(x.view(), &self.ln_out.0, &self.ln_out.1)
-    }
-
     fn time_mix(&self, att: &TimeMixV6, xx: ArrayView2<f32>, prev: ArrayView2<f32>, s: &mut [f32]) -> Array2<f32> {
         let dm = att.maa_w2[0].in_dim();
         let xxx = ops::lerp(xx, prev, &att.maa_x);
@@ -193,8 +164,43 @@ impl RwkvV6 {
         y *= &g;
         att.output.forward(y.view())
     }
+}
 
-    pub fn vocab(&self) -> usize {
+impl crate::rwkv::Rwkv for RwkvV6 {
+    fn new_state(&self) -> State {
+        let c = self.emb.dim();
+        let (h, n) = (self.n_head, self.head_size);
+        let mut s =
+            State::zeros(&(0..self.layers.len()).flat_map(|_| [vec![c], vec![h, n, n], vec![c]]).collect::<Vec<_>>());
+        for (i, layer) in self.layers.iter().enumerate() {
+            if let Some(init) = &layer.att.initial_state {
+                s.slot(3 * i + 1).copy_from_slice(init);
+            }
+        }
+        s
+    }
+    fn forward(&self, tokens: &[u32], state: &mut State) -> Array2<f32> {
+        let mut x = self.emb.rows(tokens);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let xx = ops::layer_norm(x.view(), &layer.ln1.0, &layer.ln1.1);
+            let prev = ops::shift(xx.view(), state.slot(3 * i));
+            x += &self.time_mix(&layer.att, xx.view(), prev.view(), state.slot(3 * i + 1));
+            let xx = ops::layer_norm(x.view(), &layer.ln2.0, &layer.ln2.1);
+            let prev = ops::shift(xx.view(), state.slot(3 * i + 2));
+            let ffn = &layer.ffn;
+            let r = ops::map(ffn.receptance.forward(ops::lerp(xx.view(), prev.view(), &ffn.maa_r).view()), sigmoid);
+            let k = ops::map(ffn.key.forward(ops::lerp(xx.view(), prev.view(), &ffn.maa_k).view()), ops::relu_sq);
+            x += &(r * ffn.value.forward(k.view()));
+        }
+        ops::layer_norm(x.view(), &self.ln_out.0, &self.ln_out.1)
+    }
+    fn head(&self) -> &Linear {
+        &self.head
+    }
+    fn vocab(&self) -> usize {
         self.emb.vocab()
+    }
+    fn set_kernel(&mut self, kernel: Kernel) {
+        self.kernel = kernel;
     }
 }

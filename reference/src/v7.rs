@@ -146,45 +146,6 @@ impl RwkvV7 {
         })
     }
 
-    pub fn new_state(&self) -> State {
-        let c = self.emb.dim();
-        let (h, n) = (self.n_head, self.head_size);
-        let shapes: Vec<Vec<usize>> = (0..self.layers.len()).flat_map(|_| [vec![c], vec![h, n, n], vec![c]]).collect();
-        State::zeros(&shapes)
-    }
-
-    /// Hidden states after `ln_out` for every token, [T, C]; the state moves past the tokens.
-    pub fn forward(&self, tokens: &[u32], state: &mut State) -> Array2<f32> {
-        self.forward_batch(&[tokens], std::slice::from_mut(state))
-    }
-
-    /// Several independent sequences, each from its own state: their tokens are stacked into one
-    /// `[ΣT, C]` matrix, so every projection is one product over all of them (many short documents
-    /// then run as long GEMMs); only the recurrences (token shift, WKV) go sequence by sequence.
-    /// Returns the stacked hidden states, sequence after sequence.
-    pub fn forward_batch(&self, seqs: &[&[u32]], states: &mut [State]) -> Array2<f32> {
-        assert_eq!(seqs.len(), states.len(), "one state per sequence");
-        let tokens: Vec<u32> = seqs.concat();
-        let mut spans = Vec::with_capacity(seqs.len());
-        for s in seqs {
-            let start = spans.last().map_or(0, |r: &std::ops::Range<usize>| r.end);
-            spans.push(start..start + s.len());
-        }
-        let mut x = self.emb.rows(&tokens);
-        let mut v_first = Array2::zeros((0, 0));
-        for (i, layer) in self.layers.iter().enumerate() {
-            let xx = ops::layer_norm(x.view(), &layer.ln1.0, &layer.ln1.1);
-            let prev = shift_each(xx.view(), &spans, states, 3 * i);
-            let mut wkv: Vec<&mut [f32]> = states.iter_mut().map(|s| s.slot(3 * i + 1)).collect();
-            let out = self.time_mix(&layer.att, xx.view(), prev.view(), &spans, &mut wkv, &mut v_first);
-            x += &out;
-            let xx = ops::layer_norm(x.view(), &layer.ln2.0, &layer.ln2.1);
-            let prev = shift_each(xx.view(), &spans, states, 3 * i + 2);
-            x += &self.channel_mix(&layer.ffn, xx.view(), prev.view(), &tokens);
-        }
-        ops::layer_norm(x.view(), &self.ln_out.0, &self.ln_out.1)
-    }
-
     fn time_mix(
         &self,
         att: &TimeMixV7,
@@ -291,9 +252,6 @@ impl RwkvV7 {
 }
 
 impl RwkvV7 {
-    pub fn vocab(&self) -> usize {
-        self.emb.vocab()
-    }
     pub fn dim(&self) -> usize {
         self.emb.dim()
     }
@@ -348,4 +306,52 @@ fn shift_each(xx: ArrayView2<f32>, spans: &[std::ops::Range<usize>], states: &mu
         prev.slice_mut(rows).assign(&ops::shift(xx.slice(rows), state.slot(slot)));
     }
     prev
+}
+
+impl crate::rwkv::Rwkv for RwkvV7 {
+    fn new_state(&self) -> State {
+        let c = self.emb.dim();
+        let (h, n) = (self.n_head, self.head_size);
+        let shapes: Vec<Vec<usize>> = (0..self.layers.len()).flat_map(|_| [vec![c], vec![h, n, n], vec![c]]).collect();
+        State::zeros(&shapes)
+    }
+    /// Hidden states after `ln_out` for every token, [T, C]; the state moves past the tokens.
+    fn forward(&self, tokens: &[u32], state: &mut State) -> Array2<f32> {
+        self.forward_batch(&[tokens], std::slice::from_mut(state))
+    }
+    /// Several independent sequences, each from its own state: their tokens are stacked into one
+    /// `[ΣT, C]` matrix, so every projection is one product over all of them (many short documents
+    /// then run as long GEMMs); only the recurrences (token shift, WKV) go sequence by sequence.
+    /// Returns the stacked hidden states, sequence after sequence.
+    fn forward_batch(&self, seqs: &[&[u32]], states: &mut [State]) -> Array2<f32> {
+        assert_eq!(seqs.len(), states.len(), "one state per sequence");
+        let tokens: Vec<u32> = seqs.concat();
+        let mut spans = Vec::with_capacity(seqs.len());
+        for s in seqs {
+            let start = spans.last().map_or(0, |r: &std::ops::Range<usize>| r.end);
+            spans.push(start..start + s.len());
+        }
+        let mut x = self.emb.rows(&tokens);
+        let mut v_first = Array2::zeros((0, 0));
+        for (i, layer) in self.layers.iter().enumerate() {
+            let xx = ops::layer_norm(x.view(), &layer.ln1.0, &layer.ln1.1);
+            let prev = shift_each(xx.view(), &spans, states, 3 * i);
+            let mut wkv: Vec<&mut [f32]> = states.iter_mut().map(|s| s.slot(3 * i + 1)).collect();
+            let out = self.time_mix(&layer.att, xx.view(), prev.view(), &spans, &mut wkv, &mut v_first);
+            x += &out;
+            let xx = ops::layer_norm(x.view(), &layer.ln2.0, &layer.ln2.1);
+            let prev = shift_each(xx.view(), &spans, states, 3 * i + 2);
+            x += &self.channel_mix(&layer.ffn, xx.view(), prev.view(), &tokens);
+        }
+        ops::layer_norm(x.view(), &self.ln_out.0, &self.ln_out.1)
+    }
+    fn head(&self) -> &Linear {
+        &self.head
+    }
+    fn vocab(&self) -> usize {
+        self.emb.vocab()
+    }
+    fn set_kernel(&mut self, kernel: Kernel) {
+        self.kernel = kernel;
+    }
 }
