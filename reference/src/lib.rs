@@ -27,13 +27,7 @@ use ndarray::{Array2, ArrayView2};
 pub use rwkv::Rwkv;
 pub use state::State;
 use weights::Weights;
-
-/// Which WKV kernel a model runs: the plain one written for reading, or the fast one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kernel {
-    Plain,
-    Fast,
-}
+pub use wkv::Kernel;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {

@@ -46,10 +46,6 @@ pub struct RwkvV4 {
     pub kernel: Kernel,
 }
 
-pub(crate) fn ln(w: &Weights, name: &str) -> Result<(Vec<f32>, Vec<f32>)> {
-    Ok((w.vec(&format!("{name}.weight"))?, w.vec(&format!("{name}.bias"))?))
-}
-
 impl ChannelMixV4 {
     /// Shared with RWKV-5, whose channel-mix is the same.
     pub(crate) fn load(w: &Weights, i: usize) -> Result<ChannelMixV4> {
@@ -80,8 +76,8 @@ impl RwkvV4 {
         for i in 0..model.hparams.n_layer {
             let a = |n: &str| format!("blocks.{i}.att.{n}");
             layers.push(Layer {
-                ln1: ln(&w, &format!("blocks.{i}.ln1"))?,
-                ln2: ln(&w, &format!("blocks.{i}.ln2"))?,
+                ln1: w.layer_norm(&format!("blocks.{i}.ln1"))?,
+                ln2: w.layer_norm(&format!("blocks.{i}.ln2"))?,
                 att: TimeMixV4 {
                     first: w.vec(&a("time_first"))?,
                     decay: w.vec(&a("time_decay"))?.iter().map(|d| -d.exp()).collect(),
@@ -99,7 +95,7 @@ impl RwkvV4 {
         Ok(RwkvV4 {
             emb: Embedding::new(&w, options.ln0_rounding(&w)?)?,
             layers,
-            ln_out: ln(&w, "ln_out")?,
+            ln_out: w.layer_norm("ln_out")?,
             head: w.linear("head.weight")?,
             kernel: Kernel::Fast,
         })

@@ -5,7 +5,7 @@
 use crate::linear::Linear;
 use crate::ops::{self, silu};
 use crate::state::State;
-use crate::v4::{ln, ChannelMixV4};
+use crate::v4::ChannelMixV4;
 use crate::weights::{Embedding, Weights};
 use crate::{wkv, Kernel, Options};
 use convert::arch::Version;
@@ -77,8 +77,8 @@ impl RwkvV5 {
                 Some((w.vec(&a("time_mix_g"))?, w.linear(&a("gate.weight"))?))
             };
             layers.push(Layer {
-                ln1: ln(&w, &format!("blocks.{i}.ln1"))?,
-                ln2: ln(&w, &format!("blocks.{i}.ln2"))?,
+                ln1: w.layer_norm(&format!("blocks.{i}.ln1"))?,
+                ln2: w.layer_norm(&format!("blocks.{i}.ln2"))?,
                 att: TimeMixV5 {
                     mix_k: w.vec(&a("time_mix_k"))?,
                     mix_v: w.vec(&a("time_mix_v"))?,
@@ -90,7 +90,7 @@ impl RwkvV5 {
                     key: w.linear(&a("key.weight"))?,
                     value: w.linear(&a("value.weight"))?,
                     output: w.linear(&a("output.weight"))?,
-                    ln_x: ln(&w, &a("ln_x"))?,
+                    ln_x: w.layer_norm(&a("ln_x"))?,
                 },
                 ffn: ChannelMixV4::load(&w, i)?,
             });
@@ -100,7 +100,7 @@ impl RwkvV5 {
             head_size: n,
             emb: Embedding::new(&w, options.ln0_rounding(&w)?)?,
             layers,
-            ln_out: ln(&w, "ln_out")?,
+            ln_out: w.layer_norm("ln_out")?,
             head: w.linear("head.weight")?,
             kernel: Kernel::Fast,
         })
@@ -112,36 +112,13 @@ impl RwkvV5 {
         let v = att.value.forward(ops::mix(xx, prev, &att.mix_v).view());
         let t_len = xx.nrows();
         let w: Vec<f32> = (0..t_len).flat_map(|_| att.decay.iter().copied()).collect();
-        let mut y = run_wkv(self.kernel, self.head_size, &r, &k, &v, &w, &att.bonus, s);
+        let mut y = wkv::v5::run(self.kernel, self.head_size, &r, &k, &v, &w, &att.bonus, s);
         ops::group_norm(y.view_mut(), self.n_head, &att.ln_x.0, &att.ln_x.1, ops::GN_EPS);
         if let Some((mix_g, gate)) = &att.gate {
             y *= &ops::map(gate.forward(ops::mix(xx, prev, mix_g).view()), silu);
         }
         att.output.forward(y.view())
     }
-}
-
-/// The v5/v6 WKV over `[T, C]` inputs with per-token decays `w`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn run_wkv(
-    kernel: Kernel,
-    n: usize,
-    r: &Array2<f32>,
-    k: &Array2<f32>,
-    v: &Array2<f32>,
-    w: &[f32],
-    u: &[f32],
-    s: &mut [f32],
-) -> Array2<f32> {
-    let mut y = Array2::zeros(r.raw_dim());
-    let sl = |x: &Array2<f32>| x.as_slice().expect("standard layout").to_vec();
-    let (rs, ks, vs) = (sl(r), sl(k), sl(v));
-    let ys = y.as_slice_mut().expect("standard layout");
-    match kernel {
-        Kernel::Plain => wkv::v5::plain(n, &rs, &ks, &vs, w, u, s, ys),
-        Kernel::Fast => wkv::v5::fast(n, &rs, &ks, &vs, w, u, s, ys),
-    }
-    y
 }
 
 impl crate::rwkv::Rwkv for RwkvV5 {

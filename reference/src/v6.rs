@@ -4,8 +4,6 @@
 use crate::linear::Linear;
 use crate::ops::{self, sigmoid, silu};
 use crate::state::State;
-use crate::v4::ln;
-use crate::v5::run_wkv;
 use crate::weights::{Embedding, Weights};
 use crate::{Kernel, Options};
 use convert::{Model, Result};
@@ -90,8 +88,8 @@ impl RwkvV6 {
                 None
             };
             layers.push(Layer {
-                ln1: ln(&w, &format!("blocks.{i}.ln1"))?,
-                ln2: ln(&w, &format!("blocks.{i}.ln2"))?,
+                ln1: w.layer_norm(&format!("blocks.{i}.ln1"))?,
+                ln2: w.layer_norm(&format!("blocks.{i}.ln2"))?,
                 att: TimeMixV6 {
                     maa_x: w.vec(&a("time_maa_x"))?,
                     maa: [
@@ -112,7 +110,7 @@ impl RwkvV6 {
                     value: w.linear(&a("value.weight"))?,
                     gate: w.linear(&a("gate.weight"))?,
                     output: w.linear(&a("output.weight"))?,
-                    ln_x: ln(&w, &a("ln_x"))?,
+                    ln_x: w.layer_norm(&a("ln_x"))?,
                     initial_state,
                 },
                 ffn: ChannelMixV6 {
@@ -129,7 +127,7 @@ impl RwkvV6 {
             head_size: n,
             emb: Embedding::new(&w, options.ln0_rounding(&w)?)?,
             layers,
-            ln_out: ln(&w, "ln_out")?,
+            ln_out: w.layer_norm("ln_out")?,
             head: w.linear("head.weight")?,
             kernel: Kernel::Fast,
         })
@@ -159,7 +157,16 @@ impl RwkvV6 {
         let g = ops::map(att.gate.forward(xg.view()), silu);
         let lora = att.decay_w2.forward(ops::map(att.decay_w1.forward(xw.view()), f32::tanh).view());
         let w = ops::map(ops::add_row(lora, &att.decay), |d| (-d.exp()).exp());
-        let mut y = run_wkv(self.kernel, self.head_size, &r, &k, &v, w.as_slice().expect("standard"), &att.bonus, s);
+        let mut y = crate::wkv::v5::run(
+            self.kernel,
+            self.head_size,
+            &r,
+            &k,
+            &v,
+            w.as_slice().expect("standard"),
+            &att.bonus,
+            s,
+        );
         ops::group_norm(y.view_mut(), self.n_head, &att.ln_x.0, &att.ln_x.1, ops::GN_EPS);
         y *= &g;
         att.output.forward(y.view())

@@ -74,10 +74,6 @@ pub struct RwkvV7 {
     pub kernel: Kernel,
 }
 
-fn ln(w: &Weights, name: &str) -> Result<(Vec<f32>, Vec<f32>)> {
-    Ok((w.vec(&format!("{name}.weight"))?, w.vec(&format!("{name}.bias"))?))
-}
-
 impl RwkvV7 {
     pub fn load(model: &Model) -> Result<RwkvV7> {
         let w = Weights::new(model);
@@ -99,8 +95,8 @@ impl RwkvV7 {
                 }),
             };
             layers.push(Layer {
-                ln1: ln(&w, &format!("blocks.{i}.ln1"))?,
-                ln2: ln(&w, &format!("blocks.{i}.ln2"))?,
+                ln1: w.layer_norm(&format!("blocks.{i}.ln1"))?,
+                ln2: w.layer_norm(&format!("blocks.{i}.ln2"))?,
                 att: TimeMixV7 {
                     x_r: w.vec(&a("x_r"))?,
                     x_w: w.vec(&a("x_w"))?,
@@ -124,7 +120,7 @@ impl RwkvV7 {
                     key: w.linear(&a("key.weight"))?,
                     value: w.linear(&a("value.weight"))?,
                     output: w.linear(&a("output.weight"))?,
-                    ln_x: ln(&w, &a("ln_x"))?,
+                    ln_x: w.layer_norm(&a("ln_x"))?,
                 },
                 ffn: ChannelMixV7 {
                     x_k: w.vec(&f("x_k"))?,
@@ -140,7 +136,7 @@ impl RwkvV7 {
             // v7 widens to f32 before ln0: no rounding quirk.
             emb: Embedding::new(&w, None)?,
             layers,
-            ln_out: ln(&w, "ln_out")?,
+            ln_out: w.layer_norm("ln_out")?,
             head: w.linear("head.weight")?,
             kernel: Kernel::Fast,
         })

@@ -26,6 +26,10 @@ impl<'a> Weights<'a> {
     pub fn vec(&self, name: &str) -> Result<Vec<f32>> {
         self.tensor(name)?.to_f32()
     }
+    /// A LayerNorm/GroupNorm's `(weight, bias)` under `name`.
+    pub fn layer_norm(&self, name: &str) -> Result<(Vec<f32>, Vec<f32>)> {
+        Ok((self.vec(&format!("{name}.weight"))?, self.vec(&format!("{name}.bias"))?))
+    }
     /// A 2-D tensor as stored.
     pub fn matrix(&self, name: &str) -> Result<Array2<f32>> {
         let t = self.tensor(name)?;

@@ -4,6 +4,13 @@
 
 use rayon::prelude::*;
 
+/// Which WKV kernel a model runs: the plain one written for reading, or the fast one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    Plain,
+    Fast,
+}
+
 /// RWKV-4, per channel, numerically stable form. `u` = time_first, `w` = −exp(time_decay);
 /// state `(aa, bb, pp)` per channel. Returns `wkv` [T, C].
 pub mod v4 {
@@ -134,6 +141,29 @@ pub mod v5 {
             })
             .collect();
         scatter_heads(&outs, n, c, y);
+    }
+
+    /// The v5/v6 WKV over `[T, C]` inputs with per-token decays `w`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run(
+        kernel: Kernel,
+        n: usize,
+        r: &ndarray::Array2<f32>,
+        k: &ndarray::Array2<f32>,
+        v: &ndarray::Array2<f32>,
+        w: &[f32],
+        u: &[f32],
+        s: &mut [f32],
+    ) -> ndarray::Array2<f32> {
+        let mut y = ndarray::Array2::zeros(r.raw_dim());
+        let sl = |x: &ndarray::Array2<f32>| x.as_slice().expect("standard layout").to_vec();
+        let (rs, ks, vs) = (sl(r), sl(k), sl(v));
+        let ys = y.as_slice_mut().expect("standard layout");
+        match kernel {
+            Kernel::Plain => plain(n, &rs, &ks, &vs, w, u, s, ys),
+            Kernel::Fast => fast(n, &rs, &ks, &vs, w, u, s, ys),
+        }
+        y
     }
 }
 
