@@ -1,5 +1,8 @@
 //! The reference engine: RWKV-4..7 in f32 on ndarray, as the official `rwkv` package computes
-//! them in `cpu fp32`. One file per version; WKV kernels in [`wkv`] (plain and fast).
+//! them in `cpu fp32`. One file per version, each one implementation of [`Rwkv`]; WKV kernels in
+//! [`wkv`] (plain and fast); matrices read where they are stored ([`linear`]) through dot kernels
+//! per storage type ([`kernels`], [`qkernels`]) and the prefill GEMM ([`gemm`]). [`Engine`] holds
+//! any version and runs its passes on the rayon pool.
 
 pub mod compare;
 pub mod eval;
