@@ -79,7 +79,7 @@ pub struct LambadaResult {
 const BATCH_TOKENS: usize = 512;
 
 /// Evaluate every document; `progress` is called with the number done. Documents run in stacked
-/// batches of about [`BATCH_TOKENS`] tokens, cut in document order, and batches run in parallel
+/// batches of about `BATCH_TOKENS` (512) tokens, cut in document order, and batches run in parallel
 /// (their GEMMs too); the sums are taken in document order, so the result does not depend on the
 /// thread count.
 pub fn lambada(engine: &Engine, docs: &[LambadaDoc], progress: impl Fn(usize) + Sync) -> LambadaResult {
