@@ -71,7 +71,7 @@ pub unsafe fn gemm(
 ) -> Option<()> {
     #[cfg(target_arch = "x86_64")]
     {
-        gemm_isa(kernel(), x, t, k, w, n, c, ldc, scratch)
+        gemm_isa(crate::kernels::level(), x, t, k, w, n, c, ldc, scratch)
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -116,30 +116,9 @@ unsafe fn gemm_isa(
     Some(())
 }
 
-/// The kernel this CPU has: 2 AVX-512, 1 AVX2+FMA, 0 none.
-fn kernel() -> u8 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::sync::OnceLock;
-        static ISA: OnceLock<u8> = OnceLock::new();
-        *ISA.get_or_init(|| {
-            let has = if is_x86_feature_detected!("avx512f") {
-                2
-            } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                1
-            } else {
-                0
-            };
-            has.min(crate::kernels::max_isa())
-        })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    0
-}
-
 /// Which kernel [`gemm`] uses on this CPU.
 pub fn isa() -> &'static str {
-    ["portable", "avx2+fma", "avx512f"][kernel() as usize]
+    ["portable", "avx2+fma", "avx512f"][crate::kernels::level() as usize]
 }
 
 #[cfg(target_arch = "x86_64")]

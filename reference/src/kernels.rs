@@ -86,7 +86,7 @@ pub fn widen(ty: Float, w: &[u8], out: &mut [f32]) {
 pub fn dot(ty: Float, w: &[u8], x: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
-        if x86::usable(ty) {
+        if level() >= 1 {
             // SAFETY: the CPU has the features the function is compiled for (checked above).
             return unsafe { x86::dot(ty, w, x) };
         }
@@ -100,7 +100,7 @@ pub fn dot_rows(ty: Float, w: &[u8], row_bytes: usize, x: &[f32], out: &mut [f32
     let rows = w.chunks(row_bytes).take(out.len());
     #[cfg(target_arch = "x86_64")]
     {
-        if x86::usable(ty) {
+        if level() >= 1 {
             // SAFETY: the CPU has the features the function is compiled for (checked above).
             return unsafe { x86::rows(ty, rows.map(|r| &r[..n]), x, out) };
         }
@@ -118,26 +118,31 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     dot(Float::F32, a, b)
 }
 
-/// Whether this CPU has AVX2+FMA+F16C (the fused block kernels of [`crate::qkernels`] need them).
-pub(crate) fn x86_usable_f16() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        x86::usable(Float::F16)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
-/// The widest instruction set the fused kernels may use: `RWKV_MAX_ISA=avx2` or `portable` caps
-/// them below what the CPU has (to compare forms on one machine, as benchmarks do); unset, no cap.
-/// 2 AVX-512, 1 AVX2, 0 portable.
-pub(crate) fn max_isa() -> u8 {
+/// The widest kernel family this CPU has, on which every fast kernel of the engine dispatches:
+/// 2 AVX-512F (with AVX2, FMA, F16C), 1 AVX2+FMA+F16C, 0 portable. `RWKV_MAX_ISA=avx2` or
+/// `portable` caps it below what the CPU has (to compare forms on one machine, as benchmarks do).
+pub fn level() -> u8 {
     use std::sync::OnceLock;
-    static CAP: OnceLock<u8> = OnceLock::new();
-    *CAP.get_or_init(|| match std::env::var("RWKV_MAX_ISA").as_deref() {
-        Ok("portable") => 0,
-        Ok("avx2") => 1,
-        _ => 2,
+    static LEVEL: OnceLock<u8> = OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        let cap = match std::env::var("RWKV_MAX_ISA").as_deref() {
+            Ok("portable") => 0,
+            Ok("avx2") => 1,
+            _ => 2,
+        };
+        #[cfg(target_arch = "x86_64")]
+        let has = {
+            let avx2 =
+                is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c");
+            match (avx2, is_x86_feature_detected!("avx512f")) {
+                (true, true) => 2,
+                (true, false) => 1,
+                _ => 0,
+            }
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let has = 0;
+        cap.min(has)
     })
 }
 
@@ -145,7 +150,7 @@ pub(crate) fn max_isa() -> u8 {
 pub fn isa(ty: Float) -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
-        if x86::usable(ty) {
+        if level() >= 1 {
             return if ty == Float::F16 { "avx2+fma+f16c" } else { "avx2+fma" };
         }
     }
@@ -156,16 +161,6 @@ pub fn isa(ty: Float) -> &'static str {
 mod x86 {
     use super::{reduce16, Float};
     use std::arch::x86_64::*;
-    use std::sync::OnceLock;
-
-    pub fn usable(ty: Float) -> bool {
-        static FEATURES: OnceLock<(bool, bool)> = OnceLock::new();
-        let &(avx2_fma, f16c) = FEATURES.get_or_init(|| {
-            (is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"), is_x86_feature_detected!("f16c"))
-        });
-        avx2_fma && (ty != Float::F16 || f16c)
-    }
-
     /// Eight stored elements at `w[8 * i..]`, widened.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]

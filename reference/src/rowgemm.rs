@@ -13,15 +13,9 @@ const TOKENS: usize = 64;
 
 /// Whether this CPU has the register-block kernel.
 pub fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::sync::OnceLock;
-        static YES: OnceLock<bool> = OnceLock::new();
-        // The kernel must reduce exactly as `kernels::dot` does: its AVX2+FMA(+F16C) form.
-        *YES.get_or_init(|| is_x86_feature_detected!("avx512f") && kernels::x86_usable_f16() && kernels::max_isa() == 2)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
+    // AVX-512, and the kernel must reduce exactly as `kernels::dot` does: its AVX2+FMA(+F16C)
+    // form, which level 2 includes.
+    kernels::level() == 2
 }
 
 /// Rows `r0..r0 + n` of `w` (rows of `k` elements of `ty`, `row_bytes` apart) against all `t`

@@ -293,11 +293,12 @@ pub mod v7 {
     fn head(x: &HeadInputs, tr: &mut [f32], out: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         {
-            if crate::kernels::max_isa() == 2 && is_x86_feature_detected!("avx512f") {
+            let level = crate::kernels::level();
+            if level == 2 {
                 // SAFETY: the CPU has the features the function is compiled for.
                 return unsafe { head_avx512(x, tr, out) };
             }
-            if crate::kernels::max_isa() >= 1 && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            if level == 1 {
                 // SAFETY: as above.
                 return unsafe { head_avx2(x, tr, out) };
             }

@@ -101,20 +101,6 @@ mod x86_blocks {
     use super::{avx2, avx512};
     use quantize::GgmlType;
 
-    /// 2 AVX-512F (with AVX2+FMA+F16C), 1 AVX2+FMA+F16C, 0 neither.
-    pub fn level() -> u8 {
-        use std::sync::OnceLock;
-        static LEVEL: OnceLock<u8> = OnceLock::new();
-        *LEVEL.get_or_init(|| {
-            let has = match (crate::kernels::x86_usable_f16(), is_x86_feature_detected!("avx512f")) {
-                (true, true) => 2,
-                (true, false) => 1,
-                _ => 0,
-            };
-            has.min(crate::kernels::max_isa())
-        })
-    }
-
     /// The fused forms.
     #[derive(Clone, Copy, PartialEq)]
     enum Form {
@@ -129,7 +115,7 @@ mod x86_blocks {
     /// is its whole cost.
     fn form(ty: GgmlType) -> Form {
         let fused = matches!(ty, GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q4K | GgmlType::Q6K);
-        match level() {
+        match crate::kernels::level() {
             2 if fused && ty != GgmlType::Q8_0 => Form::Avx512,
             1 | 2 if fused => Form::Avx2,
             _ => Form::Pieces,
@@ -137,7 +123,7 @@ mod x86_blocks {
     }
 
     pub fn isa(ty: GgmlType) -> &'static str {
-        match (form(ty), level()) {
+        match (form(ty), crate::kernels::level()) {
             (Form::Avx512, _) => "avx512f",
             (Form::Avx2, _) => "avx2+fma+f16c",
             (Form::Pieces, 0) => "portable",
@@ -206,7 +192,7 @@ mod tests {
                 let mut forms = vec![("best", Some(dot_quant(ty, &q, &input)))];
                 #[cfg(target_arch = "x86_64")]
                 {
-                    let level = x86_blocks::level();
+                    let level = crate::kernels::level();
                     // SAFETY: each form only where the CPU has its features.
                     if level >= 1 {
                         forms.push(("avx2", unsafe { avx2::dot(ty, &q, &x, &input.sums) }));
