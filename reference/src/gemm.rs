@@ -51,15 +51,18 @@ pub fn gemm_plain(x: &[f32], t: usize, k: usize, w: &[f32], n: usize, c: &mut [f
 }
 
 /// `c[t * ldc + j] = Σ_k x[t, k] · w[j, k]` for `t < T`, `j < n` (row `j` of `w` as `w(j, buf)`
-/// writes it), with the fastest kernel this CPU has; `None` when it has none (the caller falls
-/// back to a library GEMM), before reading any row. `scratch` holds the packed panels between
-/// calls.
+/// writes it), with the kernel of CPU level `isa` (2 AVX-512, 1 AVX2+FMA: engine callers pass
+/// [`crate::kernels::level`], tests each level the CPU has); `None` for a level without one (the
+/// caller falls back to a library GEMM), before reading any row. `scratch` holds the packed
+/// panels between calls.
 ///
 /// # Safety
 /// `c` must be valid for writes at every `t * ldc + j` (`t < T`, `j < n`), and nothing else may
-/// touch those elements during the call (other elements between them may be in use elsewhere).
+/// touch those elements during the call (other elements between them may be in use elsewhere);
+/// the CPU must have the features of level `isa`.
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn gemm(
+    isa: u8,
     x: &[f32],
     t: usize,
     k: usize,
@@ -71,49 +74,29 @@ pub unsafe fn gemm(
 ) -> Option<()> {
     #[cfg(target_arch = "x86_64")]
     {
-        gemm_isa(crate::kernels::level(), x, t, k, w, n, c, ldc, scratch)
+        assert!(x.len() >= t * k);
+        // SAFETY: the caller vouches for the features and for `c`; the slices hold every index
+        // the kernels read (asserted above).
+        unsafe {
+            match isa {
+                2 => {
+                    pack(w, n, k, 32, scratch);
+                    x86::run::<8, 32>(x, t, k, scratch, n, c, ldc, x86::block_avx512);
+                }
+                1 => {
+                    pack(w, n, k, 16, scratch);
+                    x86::run::<6, 16>(x, t, k, scratch, n, c, ldc, x86::block_avx2);
+                }
+                _ => return None,
+            }
+        }
+        Some(())
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (x, t, k, w, n, c, ldc, scratch);
+        let _ = (isa, x, t, k, w, n, c, ldc, scratch);
         None
     }
-}
-
-/// [`gemm`] with the kernel chosen by the caller: 2 AVX-512, 1 AVX2+FMA (tests run both).
-///
-/// # Safety
-/// As [`gemm`], and the CPU must have the chosen kernel's features.
-#[cfg(target_arch = "x86_64")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn gemm_isa(
-    isa: u8,
-    x: &[f32],
-    t: usize,
-    k: usize,
-    w: Rows,
-    n: usize,
-    c: *mut f32,
-    ldc: usize,
-    scratch: &mut Vec<f32>,
-) -> Option<()> {
-    assert!(x.len() >= t * k);
-    // SAFETY: the caller vouches for the features and for `c`; the slices hold every index the
-    // kernels read (asserted above).
-    unsafe {
-        match isa {
-            2 => {
-                pack(w, n, k, 32, scratch);
-                x86::run::<8, 32>(x, t, k, scratch, n, c, ldc, x86::block_avx512);
-            }
-            1 => {
-                pack(w, n, k, 16, scratch);
-                x86::run::<6, 16>(x, t, k, scratch, n, c, ldc, x86::block_avx2);
-            }
-            _ => return None,
-        }
-    }
-    Some(())
 }
 
 /// Which kernel [`gemm`] uses on this CPU.
@@ -273,7 +256,7 @@ mod tests {
                 let rows = |j: usize, buf: &mut [f32]| buf.copy_from_slice(&w[j * k..(j + 1) * k]);
                 // Scratch left over from a bigger call: packing must not depend on its contents.
                 scratch.resize(4 * (n + 32) * k, f32::NAN);
-                unsafe { gemm_isa(isa, &x, t, k, &rows, n, got.as_mut_ptr(), ldc, &mut scratch) }.unwrap();
+                unsafe { gemm(isa, &x, t, k, &rows, n, got.as_mut_ptr(), ldc, &mut scratch) }.unwrap();
                 let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&got), bits(&want), "kernel {isa}: {t}x{k}x{n}");
             }

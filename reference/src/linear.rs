@@ -226,7 +226,7 @@ impl Linear {
         }
         // One task per tile of rows: the tile is widened and packed once, then every token runs
         // through it.
-        let x_rows = x.as_slice();
+        let (x_rows, level) = (x.as_slice(), kernels::level());
         out.axis_chunks_iter_mut(Axis(1), TILE_ROWS).into_par_iter().enumerate().for_each_init(
             || (Vec::new(), Vec::new()),
             |(tile, scratch), (i, mut o)| {
@@ -234,9 +234,11 @@ impl Linear {
                 let start = i * TILE_ROWS;
                 if let (Some(xr), &[ldc, 1]) = (x_rows, o.strides()) {
                     let rows = |j: usize, buf: &mut [f32]| self.widen_rows(start + j, buf);
-                    // SAFETY: the tile's columns of `out` are this task's alone, rows `ldc` apart.
-                    let done =
-                        unsafe { crate::gemm::gemm(xr, o.nrows(), k, &rows, n, o.as_mut_ptr(), ldc as usize, scratch) };
+                    // SAFETY: the tile's columns of `out` are this task's alone, rows `ldc` apart;
+                    // `level` is the CPU's.
+                    let done = unsafe {
+                        crate::gemm::gemm(level, xr, o.nrows(), k, &rows, n, o.as_mut_ptr(), ldc as usize, scratch)
+                    };
                     if done.is_some() {
                         return;
                     }
