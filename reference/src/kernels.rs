@@ -94,19 +94,18 @@ pub fn dot(ty: Float, w: &[u8], x: &[f32]) -> f32 {
     dot_plain(ty, w, x)
 }
 
-/// [`dot`] of consecutive rows (`row_bytes` apart in `w`) into `out`, the form chosen once.
-pub fn dot_rows(ty: Float, w: &[u8], row_bytes: usize, x: &[f32], out: &mut [f32]) {
-    let n = x.len() * ty.size();
-    let rows = w.chunks(row_bytes).take(out.len());
+/// [`dot`] of the consecutive rows of `w` (each as long as `x`) into `out`, the form chosen once.
+pub fn dot_rows(ty: Float, w: &[u8], x: &[f32], out: &mut [f32]) {
+    let rows = w.chunks_exact(x.len() * ty.size()).take(out.len());
     #[cfg(target_arch = "x86_64")]
     {
         if level() >= 1 {
             // SAFETY: the CPU has the features the function is compiled for (checked above).
-            return unsafe { x86::rows(ty, rows.map(|r| &r[..n]), x, out) };
+            return unsafe { x86::rows(ty, rows, x, out) };
         }
     }
     for (o, r) in out.iter_mut().zip(rows) {
-        *o = dot_plain(ty, &r[..n], x);
+        *o = dot_plain(ty, r, x);
     }
 }
 

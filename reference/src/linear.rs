@@ -122,11 +122,11 @@ impl Linear {
         match &self.w {
             Weight::Float { tensor, ty } => {
                 let rb = self.cols * ty.size();
-                kernels::dot_rows(*ty, &tensor.bytes()[start * rb..(start + n) * rb], rb, x.x, out)
+                kernels::dot_rows(*ty, &tensor.bytes()[start * rb..(start + n) * rb], x.x, out)
             }
             Weight::Quant { tensor, ty, row_bytes, scale } => {
                 let w = &tensor.bytes()[start * row_bytes..(start + n) * row_bytes];
-                crate::qkernels::dot_quant_rows(*ty, w, *row_bytes, x, out);
+                crate::qkernels::dot_quant_rows(*ty, w, x, out);
                 out.iter_mut().for_each(|v| *v *= scale);
             }
         }

@@ -54,10 +54,11 @@ pub fn dot_quant(ty: quantize::GgmlType, w: &[u8], input: &BlockInput) -> f32 {
     s
 }
 
-/// [`dot_quant`] of consecutive rows (`row_bytes` apart in `w`) into `out`: the form is chosen
-/// once for all of them, not once per row (a 768-wide row is three Q4_K blocks, so per-row
-/// dispatch is a visible share of a GEMV).
-pub fn dot_quant_rows(ty: quantize::GgmlType, w: &[u8], row_bytes: usize, input: &BlockInput, out: &mut [f32]) {
+/// [`dot_quant`] of the consecutive rows of `w` (each as long as the input) into `out`: the form
+/// is chosen once for all of them, not once per row (a 768-wide row is three Q4_K blocks, so
+/// per-row dispatch is a visible share of a GEMV).
+pub fn dot_quant_rows(ty: quantize::GgmlType, w: &[u8], input: &BlockInput, out: &mut [f32]) {
+    let row_bytes = input.x.len() / ty.block_size() * ty.type_size();
     #[cfg(target_arch = "x86_64")]
     {
         // SAFETY: each form runs only where the CPU has the features it is compiled for.
