@@ -2,10 +2,12 @@
 //! strided and shared views, scalars, empty tensors, every storage dtype, protocol 4 pickles,
 //! `{name: Parameter}` files, the legacy stream, and a real attacker file.
 
+mod common;
+use common::{sha256_hex, torch_dtype};
+
 use convert::torch::TorchCheckpoint;
 use convert::ErrorKind;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -15,23 +17,6 @@ fn dir() -> PathBuf {
 
 fn manifest() -> Value {
     serde_json::from_str(&std::fs::read_to_string(dir().join("containers.json")).unwrap()).unwrap()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn torch_dtype(name: &str) -> &'static str {
-    match name {
-        "float32" => "f32",
-        "float16" => "f16",
-        "bfloat16" => "bf16",
-        "float64" => "f64",
-        "int64" => "i64",
-        "int8" => "i8",
-        "bool" => "bool",
-        other => panic!("unexpected dtype {other}"),
-    }
 }
 
 #[test]
@@ -49,7 +34,7 @@ fn every_container_file_reads_back_as_torch_wrote_it() {
             let shape: Vec<usize> =
                 w["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
             assert_eq!(t.shape, shape, "{file} {}", t.name);
-            assert_eq!(hex(t.bytes()), w["sha256"].as_str().unwrap(), "{file} {}: values differ", t.name);
+            assert_eq!(sha256_hex(t.bytes()), w["sha256"].as_str().unwrap(), "{file} {}: values differ", t.name);
         }
     }
 }

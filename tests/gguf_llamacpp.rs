@@ -3,6 +3,9 @@
 //! convert_hf_to_gguf.py and llama_model_quantize from llama-cpp-python 0.3.36): whole files,
 //! byte for byte.
 
+mod common;
+use common::sha256_hex;
+
 use convert::gguf::export::{plan, OutType};
 use convert::gguf::{requantize, GgufFile};
 use convert::Model;
@@ -10,7 +13,6 @@ use quantize::ftype::{FileType, Overrides};
 use quantize::GgmlType;
 use safetensors::SafeTensors;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 fn golden(name: &str) -> PathBuf {
@@ -19,10 +21,6 @@ fn golden(name: &str) -> PathBuf {
 
 fn json(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(golden(name)).unwrap()).unwrap()
-}
-
-fn hex(b: &[u8]) -> String {
-    Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Our GGUF of a golden checkpoint; `general.name` as llama.cpp derives it from the HF folder name.
@@ -40,7 +38,7 @@ fn pth_to_gguf_equals_llama_cpps_conversion_byte_for_byte() {
             let out = dir.path().join(format!("{version}.{name}.gguf"));
             ours(version, outtype, &out);
             let want = json(&format!("gguf/{version}-bf16.{name}.json"));
-            assert_eq!(hex(&std::fs::read(&out).unwrap()), want["sha256"].as_str().unwrap(), "{version} {name}");
+            assert_eq!(sha256_hex(&std::fs::read(&out).unwrap()), want["sha256"].as_str().unwrap(), "{version} {name}");
         }
     }
 }
@@ -83,7 +81,7 @@ fn quantize_equals_llama_quantize_byte_for_byte() {
         let src = dir.path().join(input);
         if !src.exists() {
             ours(version, if outtype == "f16" { OutType::F16 } else { OutType::BF16 }, &src);
-            assert_eq!(hex(&std::fs::read(&src).unwrap()), rec["input_sha256"].as_str().unwrap(), "{input}");
+            assert_eq!(sha256_hex(&std::fs::read(&src).unwrap()), rec["input_sha256"].as_str().unwrap(), "{input}");
         }
         let label = rec["label"].as_str().unwrap();
         let p = &rec["params"];
@@ -97,7 +95,7 @@ fn quantize_equals_llama_quantize_byte_for_byte() {
         let f = GgufFile::open(&src).unwrap();
         let out = dir.path().join(name);
         requantize::write(&f, &out, ftype, &o, true, |_| {}).unwrap_or_else(|e| panic!("{name} ({label}): {e}"));
-        assert_eq!(hex(&std::fs::read(&out).unwrap()), rec["sha256"].as_str().unwrap(), "{name} ({label})");
+        assert_eq!(sha256_hex(&std::fs::read(&out).unwrap()), rec["sha256"].as_str().unwrap(), "{name} ({label})");
         checked += 1;
     }
     assert_eq!(checked, 36, "every file llama-quantize made");
@@ -182,7 +180,7 @@ fn convert_straight_to_a_quantized_type_matches_llama_cpp() {
         .unwrap();
     assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
     let want = json("gguf/quantized.json")["files"]["v7-bf16.bf16.Q4_K_M.gguf"]["sha256"].as_str().unwrap().to_string();
-    assert_eq!(hex(&std::fs::read(&out).unwrap()), want);
+    assert_eq!(sha256_hex(&std::fs::read(&out).unwrap()), want);
     let leftovers: Vec<_> =
         std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
     assert_eq!(leftovers.len(), 1, "no temporary files left behind: {leftovers:?}");

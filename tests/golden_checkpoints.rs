@@ -1,10 +1,12 @@
 //! Every golden checkpoint (written by torch; see golden/make_golden.py) reads back with the
 //! version, hyper-parameters and tensors torch saved, byte for byte.
 
+mod common;
+use common::sha256_hex;
+
 use convert::model::Source;
 use convert::Model;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 fn golden() -> PathBuf {
@@ -16,10 +18,6 @@ fn manifest() -> Value {
     serde_json::from_str(&text).expect("manifest is JSON")
 }
 
-fn hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[test]
 fn golden_checkpoints_read_back_exactly() {
     let manifest = manifest();
@@ -29,7 +27,7 @@ fn golden_checkpoints_read_back_exactly() {
         let file = ck["file"].as_str().unwrap();
         let path = golden().join(file);
         let bytes = std::fs::read(&path).unwrap();
-        assert_eq!(hex(&bytes), ck["file_sha256"].as_str().unwrap(), "{file}: file differs from the manifest");
+        assert_eq!(sha256_hex(&bytes), ck["file_sha256"].as_str().unwrap(), "{file}: file differs from the manifest");
 
         let model = Model::open(&path).unwrap_or_else(|e| panic!("{e}"));
         check_version(&model, ck, file);
@@ -51,7 +49,7 @@ fn golden_checkpoints_read_back_exactly() {
             let shape: Vec<usize> =
                 w["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
             assert_eq!(t.shape, shape, "{file} {}", t.name);
-            assert_eq!(hex(t.bytes()), w["sha256"].as_str().unwrap(), "{file} {}: bytes differ", t.name);
+            assert_eq!(sha256_hex(t.bytes()), w["sha256"].as_str().unwrap(), "{file} {}: bytes differ", t.name);
             // Zip storages are 64-byte aligned and must be read in place, never copied.
             if ck["container"] == "zip" {
                 assert!(t.data.is_mapped(), "{file} {}: copied instead of mapped", t.name);

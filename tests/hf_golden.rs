@@ -2,12 +2,14 @@
 //! fla's RWKV-7 file byte for byte, the transformers / RWKV-org tensors bit for bit; and the round
 //! trip `.pth` → HF → canonical model → engine.
 
+mod common;
+use common::sha256_hex;
+
 use convert::hf::{write_folder, HfDtype, HfOptions};
 use convert::Model;
 use reference::{Engine, Options};
 use safetensors::SafeTensors;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 fn golden(name: &str) -> PathBuf {
@@ -16,10 +18,6 @@ fn golden(name: &str) -> PathBuf {
 
 fn record(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(golden(&format!("hf/{name}.json"))).unwrap()).unwrap()
-}
-
-fn hex(b: &[u8]) -> String {
-    Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn convert(src: &str, dtype: HfDtype, dir: &Path) -> Model {
@@ -35,7 +33,7 @@ fn rwkv7_safetensors_is_byte_identical_to_flas_converter() {
     for (src, dtype) in [("v7-bf16.pth", HfDtype::Keep), ("v7-fp32.pth", HfDtype::BF16)] {
         let dir = tempfile::tempdir().unwrap();
         convert(src, dtype, dir.path());
-        let got = hex(&std::fs::read(dir.path().join("model.safetensors")).unwrap());
+        let got = sha256_hex(&std::fs::read(dir.path().join("model.safetensors")).unwrap());
         assert_eq!(got, want, "{src}: model.safetensors differs from fla's convert_from_rwkv7.py output");
         let config: Value =
             serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap()).unwrap();
@@ -65,7 +63,7 @@ fn rwkv4_5_6_tensors_are_bit_identical_to_the_official_converters() {
             let shape: Vec<usize> =
                 w["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
             assert_eq!(t.shape(), &shape[..], "{name} {n}");
-            assert_eq!(hex(t.data()), w["sha256"].as_str().unwrap(), "{name} {n}: values differ");
+            assert_eq!(sha256_hex(t.data()), w["sha256"].as_str().unwrap(), "{name} {n}: values differ");
         }
         let config: Value =
             serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap()).unwrap();

@@ -4,12 +4,14 @@
 //! `quantize --imatrix` writes llama-quantize's bytes given the same importance matrix, including
 //! IQ3_XXS (whose token embedding needs no entry), and refuses where llama-quantize refuses.
 
+mod common;
+use common::sha256_hex;
+
 use convert::gguf::imatrix::Imatrix;
 use convert::gguf::requantize::write_mixed;
 use convert::gguf::GgufFile;
 use quantize::ftype::{FileType, Overrides};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -22,7 +24,7 @@ fn golden() -> Value {
 }
 
 fn hex(path: &Path) -> String {
-    Sha256::digest(std::fs::read(path).unwrap()).iter().map(|b| format!("{b:02x}")).collect()
+    sha256_hex(&std::fs::read(path).unwrap())
 }
 
 fn rwkv_convert(args: &[&str]) {

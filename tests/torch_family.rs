@@ -4,31 +4,15 @@
 //! saturate at 65535), storage sizes and dtypes, views, alignment 4096, CRC-32s off, pickle
 //! protocols 2 and 4, zip and legacy containers. Every file must read back as torch wrote it.
 
+mod common;
+use common::{sha256_hex, torch_dtype};
+
 use convert::torch::{Container, TorchCheckpoint};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/torch-family")
-}
-
-fn hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn dtype(torch: &str) -> &'static str {
-    match torch {
-        "float32" => "f32",
-        "float16" => "f16",
-        "bfloat16" => "bf16",
-        "float64" => "f64",
-        "int32" => "i32",
-        "int16" => "i16",
-        "uint8" => "u8",
-        "bool" => "bool",
-        other => panic!("unexpected dtype {other}"),
-    }
 }
 
 /// The file as torch wrote it: itself, or decompressed into `tmp` when committed gzipped.
@@ -37,7 +21,7 @@ fn torch_file(file: &str, want: &Value, tmp: &Path) -> PathBuf {
     let mut raw = Vec::new();
     let mut reader = flate2::read::GzDecoder::new(std::fs::File::open(dir().join(gz)).unwrap());
     std::io::Read::read_to_end(&mut reader, &mut raw).unwrap();
-    assert_eq!(hex(&raw), want["sha256"].as_str().unwrap(), "{gz}: not the file torch wrote");
+    assert_eq!(sha256_hex(&raw), want["sha256"].as_str().unwrap(), "{gz}: not the file torch wrote");
     let path = tmp.join(file);
     std::fs::write(&path, raw).unwrap();
     path
@@ -60,11 +44,11 @@ fn check(file: &str, want: &Value, tmp: &Path) {
         assert_eq!(ckpt.tensors.len(), tensors.len(), "{file}");
         for (t, w) in ckpt.tensors.iter().zip(tensors) {
             assert_eq!(t.name, w["name"].as_str().unwrap(), "{file}: order");
-            assert_eq!(t.dtype.name(), dtype(w["dtype"].as_str().unwrap()), "{file} {}", t.name);
+            assert_eq!(t.dtype.name(), torch_dtype(w["dtype"].as_str().unwrap()), "{file} {}", t.name);
             let shape: Vec<usize> =
                 w["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
             assert_eq!(t.shape, shape, "{file} {}", t.name);
-            assert_eq!(hex(t.bytes()), w["sha256"].as_str().unwrap(), "{file} {}: values differ", t.name);
+            assert_eq!(sha256_hex(t.bytes()), w["sha256"].as_str().unwrap(), "{file} {}: values differ", t.name);
         }
     }
     // The stored CRC-32s hold (torch writes 0 when they are switched off).
