@@ -1,8 +1,9 @@
 //! `y = x·Wᵀ` for a weight stored as torch stores it, `[out, in]`. Big matrices are read in place
-//! from the model's bytes (f32, bf16 or f16 as stored), never widened into a second copy: one
-//! token is a GEMV of stored rows ([`crate::kernels::dot`]); T tokens are a GEMM over tiles of
-//! rows widened once into a small buffer (matrixmultiply). Tiles have a fixed size, so results
-//! never depend on the thread count.
+//! from the model's bytes (f32, bf16, f16 or ggml blocks as stored), never widened into a second
+//! copy: one token is a GEMV of stored rows ([`crate::kernels`], [`crate::qkernels`]); a short
+//! sequence of float rows is [`crate::rowgemm`]; longer ones are [`crate::gemm`] over tiles of
+//! rows widened and packed as they are read (matrixmultiply where the CPU has no kernel). Tiles
+//! have a fixed size, so results never depend on the thread count.
 
 use crate::kernels::{self, Float};
 use crate::qkernels::BlockInput;
@@ -94,7 +95,7 @@ impl Linear {
         self.cols
     }
 
-    /// An input row as [`Linear::dot_row`] takes it (with its group sums for block rows).
+    /// An input row as [`Linear::dot_rows`] takes it (with its group sums for block rows).
     fn input<'a>(&self, x: &'a [f32]) -> BlockInput<'a> {
         match &self.w {
             Weight::Float { .. } => BlockInput::unsummed(x),
@@ -102,30 +103,21 @@ impl Linear {
         }
     }
 
-    /// Row `r · x`.
-    #[inline]
-    fn dot_row(&self, r: usize, x: &BlockInput) -> f32 {
-        let k = self.cols;
-        match &self.w {
-            Weight::Float { tensor, ty } => {
-                kernels::dot(*ty, &tensor.bytes()[r * k * ty.size()..(r + 1) * k * ty.size()], x.x)
-            }
-            Weight::Quant { tensor, ty, row_bytes, scale } => {
-                crate::qkernels::dot_quant(*ty, &tensor.bytes()[r * row_bytes..(r + 1) * row_bytes], x) * scale
-            }
-        }
+    /// The stored bytes of rows `start..start + n`.
+    fn stored_rows(&self, start: usize, n: usize) -> &[u8] {
+        let (tensor, row_bytes) = match &self.w {
+            Weight::Float { tensor, ty } => (tensor, self.cols * ty.size()),
+            Weight::Quant { tensor, row_bytes, .. } => (tensor, *row_bytes),
+        };
+        &tensor.bytes()[start * row_bytes..(start + n) * row_bytes]
     }
 
     /// Rows `start..start + out.len()` · x, into `out`.
     fn dot_rows(&self, start: usize, x: &BlockInput, out: &mut [f32]) {
-        let n = out.len();
+        let w = self.stored_rows(start, out.len());
         match &self.w {
-            Weight::Float { tensor, ty } => {
-                let rb = self.cols * ty.size();
-                kernels::dot_rows(*ty, &tensor.bytes()[start * rb..(start + n) * rb], x.x, out)
-            }
-            Weight::Quant { tensor, ty, row_bytes, scale } => {
-                let w = &tensor.bytes()[start * row_bytes..(start + n) * row_bytes];
+            Weight::Float { ty, .. } => kernels::dot_rows(*ty, w, x.x, out),
+            Weight::Quant { ty, scale, .. } => {
                 crate::qkernels::dot_quant_rows(*ty, w, x, out);
                 out.iter_mut().for_each(|v| *v *= scale);
             }
@@ -134,15 +126,11 @@ impl Linear {
 
     /// Rows `start..start + out.len()/cols` widened into `out`.
     fn widen_rows(&self, start: usize, out: &mut [f32]) {
-        let k = self.cols;
-        let n = out.len() / k;
+        let w = self.stored_rows(start, out.len() / self.cols);
         match &self.w {
-            Weight::Float { tensor, ty } => {
-                kernels::widen(*ty, &tensor.bytes()[start * k * ty.size()..(start + n) * k * ty.size()], out)
-            }
-            Weight::Quant { tensor, ty, row_bytes, scale } => {
-                let blocks = &tensor.bytes()[start * row_bytes..(start + n) * row_bytes];
-                quantize::codec::dequantize_into(*ty, blocks, out).expect("whole blocks of a type the engine loaded");
+            Weight::Float { ty, .. } => kernels::widen(*ty, w, out),
+            Weight::Quant { ty, scale, .. } => {
+                quantize::codec::dequantize_into(*ty, w, out).expect("whole blocks of a type the engine loaded");
                 if *scale != 1.0 {
                     out.iter_mut().for_each(|v| *v *= scale);
                 }
@@ -174,7 +162,7 @@ impl Linear {
         cols.par_chunks_mut(ROWS * t).enumerate().for_each(|(c, o)| {
             for (r, o) in o.chunks_mut(t).enumerate() {
                 for (v, x) in o.iter_mut().zip(&xs) {
-                    *v = self.dot_row(c * ROWS + r, x);
+                    self.dot_rows(c * ROWS + r, x, std::slice::from_mut(v));
                 }
             }
         });
