@@ -210,10 +210,7 @@ impl RwkvV7 {
 
         let t_len = xx.nrows();
         let mut y = Array2::zeros((t_len, h * n));
-        // Row-major views, copied only if one is not.
-        fn sl(x: &Array2<f32>) -> std::borrow::Cow<'_, [f32]> {
-            x.as_slice().map_or_else(|| x.iter().copied().collect(), std::borrow::Cow::Borrowed)
-        }
+        let sl = wkv::row_major;
         let (rs, ws, ks, vs, as_, bs) = (sl(&r), sl(&w), sl(&k), sl(&v), sl(&neg_kk), sl(&kka));
         // The recurrence, sequence by sequence (rows `span` of every input), each from its state.
         let mut ys = y.as_slice_mut().expect("standard layout");

@@ -156,12 +156,11 @@ pub mod v5 {
         s: &mut [f32],
     ) -> ndarray::Array2<f32> {
         let mut y = ndarray::Array2::zeros(r.raw_dim());
-        let sl = |x: &ndarray::Array2<f32>| x.as_slice().expect("standard layout").to_vec();
-        let (rs, ks, vs) = (sl(r), sl(k), sl(v));
+        let (rs, ks, vs) = (super::row_major(r), super::row_major(k), super::row_major(v));
         let ys = y.as_slice_mut().expect("standard layout");
         match kernel {
-            Kernel::Plain => plain(n, &rs, &ks, &vs, w, u, s, ys),
-            Kernel::Fast => fast(n, &rs, &ks, &vs, w, u, s, ys),
+            Kernel::Plain => plain(n, rs, ks, vs, w, u, s, ys),
+            Kernel::Fast => fast(n, rs, ks, vs, w, u, s, ys),
         }
         y
     }
@@ -255,9 +254,7 @@ pub mod v7 {
     fn head_rows(x: &HeadInputs, st: &mut [f32], out: &mut [f32]) {
         let n = x.n;
         for (t, y) in out.chunks_exact_mut(n).enumerate() {
-            let span = t * x.c + x.h * n..t * x.c + (x.h + 1) * n;
-            let (rt, wt, kt) = (&x.r[span.clone()], &x.w[span.clone()], &x.k[span.clone()]);
-            let (vt, at, bt) = (&x.v[span.clone()], &x.a[span.clone()], &x.b[span]);
+            let [rt, wt, kt, vt, at, bt] = x.token(t);
             for ((row, &vi), yi) in st.chunks_exact_mut(n).zip(vt).zip(y.iter_mut()) {
                 let sa = crate::kernels::dot_f32(row, at);
                 for (((q, &wj), &bj), &kj) in row.iter_mut().zip(wt).zip(bt).zip(kt) {
@@ -279,6 +276,14 @@ pub mod v7 {
         v: &'a [f32],
         a: &'a [f32],
         b: &'a [f32],
+    }
+
+    impl HeadInputs<'_> {
+        /// Token `t`'s `[r, w, k, v, a, b]` for this head.
+        fn token(&self, t: usize) -> [&[f32]; 6] {
+            let span = t * self.c + self.h * self.n..t * self.c + (self.h + 1) * self.n;
+            [self.r, self.w, self.k, self.v, self.a, self.b].map(|z| &z[span.clone()])
+        }
     }
 
     fn transpose(from: &[f32], to: &mut [f32], n: usize) {
@@ -330,9 +335,7 @@ pub mod v7 {
     #[inline(always)]
     fn head_n<const N: usize>(x: &HeadInputs, tr: &mut [f32], out: &mut [f32]) {
         for (t, y) in out.chunks_exact_mut(N).enumerate() {
-            let at =
-                |z: &[f32]| -> [f32; N] { z[t * x.c + x.h * N..t * x.c + (x.h + 1) * N].try_into().expect("one head") };
-            let (rt, wt, kt, vt, aa, bt) = (at(x.r), at(x.w), at(x.k), at(x.v), at(x.a), at(x.b));
+            let [rt, wt, kt, vt, aa, bt] = x.token(t).map(|z| <[f32; N]>::try_from(z).expect("one head"));
             let mut sa = [0f32; N];
             for (row, &aj) in tr.chunks_exact(N).zip(&aa) {
                 for (s, &q) in sa.iter_mut().zip(row) {
@@ -357,9 +360,7 @@ pub mod v7 {
         let n = x.n;
         let mut sa = vec![0f32; n];
         for (t, y) in out.chunks_exact_mut(n).enumerate() {
-            let span = t * x.c + x.h * n..t * x.c + (x.h + 1) * n;
-            let (rt, wt, kt) = (&x.r[span.clone()], &x.w[span.clone()], &x.k[span.clone()]);
-            let (vt, at, bt) = (&x.v[span.clone()], &x.a[span.clone()], &x.b[span]);
+            let [rt, wt, kt, vt, at, bt] = x.token(t);
             sa.fill(0.0);
             for (row, &aj) in tr.chunks_exact(n).zip(at) {
                 for (s, &q) in sa.iter_mut().zip(row) {
@@ -376,6 +377,11 @@ pub mod v7 {
             }
         }
     }
+}
+
+/// A `[T, C]` input's values, row-major as the engine's ops make them.
+pub(crate) fn row_major(x: &ndarray::Array2<f32>) -> &[f32] {
+    x.as_slice().expect("standard layout")
 }
 
 /// Per-head outputs `[T, N]` back into `[T, C]`.
