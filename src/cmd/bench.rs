@@ -32,7 +32,7 @@ fn tokens(n: usize, vocab: usize) -> Vec<u32> {
 }
 
 /// The process's peak resident set (VmHWM), in bytes; 0 where /proc is absent.
-pub fn peak_rss() -> u64 {
+fn peak_rss() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -102,6 +102,7 @@ pub fn run(args: Args) -> Result<()> {
         d => d.and_then(reference::kernels::Float::from_dtype).map_or("portable", reference::kernels::isa),
     };
     let isa = format!("dot {dot}, gemm {}", reference::gemm::isa());
+    let (gb_per_second, peak) = (per_token as f64 * decode_tps / 1e9, peak_rss());
     let v = serde_json::json!({
         "model": args.model.display().to_string(),
         "version": model.version.to_string(),
@@ -115,8 +116,8 @@ pub fn run(args: Args) -> Result<()> {
         "decode_tokens": args.decode,
         "decode_tokens_per_second": decode_tps,
         "weight_bytes_per_token": per_token,
-        "decode_gb_per_second": per_token as f64 * decode_tps / 1e9,
-        "peak_rss_bytes": peak_rss(),
+        "decode_gb_per_second": gb_per_second,
+        "peak_rss_bytes": peak,
     });
     if args.json {
         out(&format!("{v}\n"));
@@ -132,8 +133,8 @@ pub fn run(args: Args) -> Result<()> {
             decode_tps,
             args.decode,
             per_token as f64 / 1e6,
-            per_token as f64 * decode_tps / 1e9,
-            peak_rss() as f64 / 1e6
+            gb_per_second,
+            peak as f64 / 1e6
         ));
     }
     Ok(())
