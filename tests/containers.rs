@@ -3,7 +3,7 @@
 //! `{name: Parameter}` files, the legacy stream, and a real attacker file.
 
 mod common;
-use common::{sha256_hex, torch_dtype};
+use common::assert_tensors_as_listed;
 
 use convert::torch::TorchCheckpoint;
 use convert::ErrorKind;
@@ -26,16 +26,7 @@ fn every_container_file_reads_back_as_torch_wrote_it() {
     assert_eq!(files.len(), 4);
     for (file, tensors) in files {
         let ckpt = TorchCheckpoint::open(&dir().join(file)).unwrap_or_else(|e| panic!("{e}"));
-        let want = tensors.as_array().unwrap();
-        assert_eq!(ckpt.tensors.len(), want.len(), "{file}");
-        for (t, w) in ckpt.tensors.iter().zip(want) {
-            assert_eq!(t.name, w["name"].as_str().unwrap(), "{file}: order");
-            assert_eq!(t.dtype.name(), torch_dtype(w["dtype"].as_str().unwrap()), "{file} {}", t.name);
-            let shape: Vec<usize> =
-                w["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
-            assert_eq!(t.shape, shape, "{file} {}", t.name);
-            assert_eq!(sha256_hex(t.bytes()), w["sha256"].as_str().unwrap(), "{file} {}: values differ", t.name);
-        }
+        assert_tensors_as_listed(file, &ckpt.tensors, tensors.as_array().unwrap());
     }
 }
 

@@ -5,7 +5,7 @@
 //! protocols 2 and 4, zip and legacy containers. Every file must read back as torch wrote it.
 
 mod common;
-use common::{sha256_hex, torch_dtype};
+use common::{assert_tensors_as_listed, sha256_hex};
 
 use convert::torch::{Container, TorchCheckpoint};
 use serde_json::Value;
@@ -40,16 +40,7 @@ fn check(file: &str, want: &Value, tmp: &Path) {
             assert_eq!(t.bytes(), (i as f32).to_le_bytes(), "{file} {}", t.name);
         }
     } else {
-        let tensors = want["tensors"].as_array().unwrap();
-        assert_eq!(ckpt.tensors.len(), tensors.len(), "{file}");
-        for (t, w) in ckpt.tensors.iter().zip(tensors) {
-            assert_eq!(t.name, w["name"].as_str().unwrap(), "{file}: order");
-            assert_eq!(t.dtype.name(), torch_dtype(w["dtype"].as_str().unwrap()), "{file} {}", t.name);
-            let shape: Vec<usize> =
-                w["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
-            assert_eq!(t.shape, shape, "{file} {}", t.name);
-            assert_eq!(sha256_hex(t.bytes()), w["sha256"].as_str().unwrap(), "{file} {}: values differ", t.name);
-        }
+        assert_tensors_as_listed(file, &ckpt.tensors, want["tensors"].as_array().unwrap());
     }
     // The stored CRC-32s hold (torch writes 0 when they are switched off).
     let checked = ckpt.verify().unwrap_or_else(|e| panic!("{file}: {e}"));

@@ -25,3 +25,16 @@ pub fn torch_dtype(torch: &str) -> &'static str {
         other => panic!("unexpected dtype {other}"),
     }
 }
+
+/// `tensors` are the ones a fixture manifest lists, in order: names, dtypes, shapes and the
+/// SHA-256 of their bytes (`{name, dtype, shape, sha256}` objects, as the torch scripts write them).
+pub fn assert_tensors_as_listed(file: &str, tensors: &[convert::Tensor], want: &[serde_json::Value]) {
+    assert_eq!(tensors.len(), want.len(), "{file}");
+    for (t, w) in tensors.iter().zip(want) {
+        assert_eq!(t.name, w["name"].as_str().unwrap(), "{file}: order");
+        assert_eq!(t.dtype.name(), torch_dtype(w["dtype"].as_str().unwrap()), "{file} {}", t.name);
+        let shape: Vec<usize> = w["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+        assert_eq!(t.shape, shape, "{file} {}", t.name);
+        assert_eq!(sha256_hex(t.bytes()), w["sha256"].as_str().unwrap(), "{file} {}: values differ", t.name);
+    }
+}
