@@ -12,11 +12,14 @@ use rayon::prelude::*;
 
 /// Where a matrix's values live.
 enum Weight {
-    /// `[out, in]` rows of `ty`: the model's own bytes in place, or f32 made at load (LoRA factors
-    /// used transposed, slices of stacked tensors).
+    /// `[out, in]` rows of `ty`: the model's own bytes in place, or f32 made at load (slices of
+    /// stacked tensors, LoRA factors of types [`Weight::Columns`] does not read).
     Float { tensor: convert::Tensor, ty: Float },
     /// A quantized GGUF's own blocks, `[out, in]`; values are the dequantized ones × `scale`.
     Quant { tensor: convert::Tensor, ty: quantize::GgmlType, row_bytes: usize, scale: f32 },
+    /// `[in, out]` as stored, used as `x·W` (LoRA factors): outputs are columns, summed by adding
+    /// scaled rows ([`kernels::column_dots`]).
+    Columns { tensor: convert::Tensor, ty: Float },
 }
 
 pub struct Linear {
@@ -88,6 +91,18 @@ impl Linear {
         };
         Some(Linear { w, rows, cols, name: Some(name.into()) })
     }
+    /// A matrix used as `x·W`, read in place from a stored `[in, out]` tensor of f32, bf16 or f16
+    /// (a LoRA factor as BlinkDL stores it); `None` for other element types.
+    pub fn stored_columns(tensor: &convert::Tensor, name: &str) -> Option<Linear> {
+        let ty = Float::from_dtype(tensor.dtype)?;
+        let [cols, rows] = tensor.squeezed_shape()[..] else { return None };
+        (tensor.bytes().len() == rows * cols * ty.size()).then(|| Linear {
+            w: Weight::Columns { tensor: tensor.clone(), ty },
+            rows,
+            cols,
+            name: Some(name.into()),
+        })
+    }
     pub fn out_dim(&self) -> usize {
         self.rows
     }
@@ -98,41 +113,51 @@ impl Linear {
     /// An input row as [`Linear::dot_rows`] takes it (with its group sums for block rows).
     fn input<'a>(&self, x: &'a [f32]) -> BlockInput<'a> {
         match &self.w {
-            Weight::Float { .. } => BlockInput::unsummed(x),
+            Weight::Float { .. } | Weight::Columns { .. } => BlockInput::unsummed(x),
             Weight::Quant { .. } => BlockInput::new(x),
         }
     }
 
-    /// The stored bytes of rows `start..start + n`.
+    /// The stored bytes of rows `start..start + n` (of a matrix stored `[out, in]`).
     fn stored_rows(&self, start: usize, n: usize) -> &[u8] {
         let (tensor, row_bytes) = match &self.w {
             Weight::Float { tensor, ty } => (tensor, self.cols * ty.size()),
             Weight::Quant { tensor, row_bytes, .. } => (tensor, *row_bytes),
+            Weight::Columns { .. } => unreachable!("a matrix stored [in, out] has no stored rows"),
         };
         &tensor.bytes()[start * row_bytes..(start + n) * row_bytes]
     }
 
     /// Rows `start..start + out.len()` · x, into `out`.
     fn dot_rows(&self, start: usize, x: &BlockInput, out: &mut [f32]) {
-        let w = self.stored_rows(start, out.len());
         match &self.w {
-            Weight::Float { ty, .. } => kernels::dot_rows(*ty, w, x.x, out),
+            Weight::Float { ty, .. } => kernels::dot_rows(*ty, self.stored_rows(start, out.len()), x.x, out),
             Weight::Quant { ty, scale, .. } => {
-                crate::qkernels::dot_quant_rows(*ty, w, x, out);
+                crate::qkernels::dot_quant_rows(*ty, self.stored_rows(start, out.len()), x, out);
                 out.iter_mut().for_each(|v| *v *= scale);
             }
+            Weight::Columns { tensor, ty } => kernels::column_dots(*ty, tensor.bytes(), self.rows, start, x.x, out),
         }
     }
 
     /// Rows `start..start + out.len()/cols` widened into `out`.
     fn widen_rows(&self, start: usize, out: &mut [f32]) {
-        let w = self.stored_rows(start, out.len() / self.cols);
+        let n = out.len() / self.cols;
         match &self.w {
-            Weight::Float { ty, .. } => kernels::widen(*ty, w, out),
+            Weight::Float { ty, .. } => kernels::widen(*ty, self.stored_rows(start, n), out),
             Weight::Quant { ty, scale, .. } => {
+                let w = self.stored_rows(start, n);
                 quantize::codec::dequantize_into(*ty, w, out).expect("whole blocks of a type the engine loaded");
                 if *scale != 1.0 {
                     out.iter_mut().for_each(|v| *v *= scale);
+                }
+            }
+            // Columns gathered (the matrices stored this way are LoRA factors, small).
+            Weight::Columns { tensor, ty } => {
+                for (j, row) in out.chunks_exact_mut(self.cols).enumerate() {
+                    for (i, v) in row.iter_mut().enumerate() {
+                        *v = kernels::load(*ty, tensor.bytes(), i * self.rows + start + j);
+                    }
                 }
             }
         }
@@ -189,7 +214,7 @@ impl Linear {
     fn float_rows(&self) -> Option<(&[u8], Float, usize)> {
         match &self.w {
             Weight::Float { tensor, ty } => Some((tensor.bytes(), *ty, self.cols * ty.size())),
-            Weight::Quant { .. } => None,
+            Weight::Quant { .. } | Weight::Columns { .. } => None,
         }
     }
 

@@ -1,6 +1,6 @@
 //! Weights taken from the canonical model. Matrices and the embedding table stay where they are
-//! stored and are widened as they are used; small vectors and LoRA factors are widened to f32 at
-//! load (bf16/f16 → f32 is exact).
+//! stored and are widened as they are used; small vectors are widened to f32 at load (bf16/f16 →
+//! f32 is exact), LoRA factors read in place as stored `[in, out]`.
 
 use crate::linear::Linear;
 use crate::ops;
@@ -50,8 +50,12 @@ impl<'a> Weights<'a> {
         }
         Ok(Linear::named(self.matrix(name)?, name))
     }
-    /// A LoRA factor used as `x·W`, stored `[in, out]`.
+    /// A LoRA factor used as `x·W`, stored `[in, out]`: read in place when stored as f32, bf16
+    /// or f16.
     pub fn lora(&self, name: &str) -> Result<Linear> {
+        if let Some(l) = Linear::stored_columns(self.tensor(name)?, name) {
+            return Ok(l);
+        }
         Ok(Linear::named(self.matrix(name)?.reversed_axes(), name))
     }
 }
