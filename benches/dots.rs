@@ -3,6 +3,7 @@
 //!
 //!     cargo bench --bench dots                      # the widest forms this CPU has
 //!     RWKV_MAX_ISA=avx2 cargo bench --bench dots    # the AVX2 forms, for comparison
+//!     DOTS_K=768 cargo bench --bench dots           # rows 768 wide (the 191M shape), not 4096
 //!
 //! Prints, per type: giga-weights per second and GB/s of stored bytes read, and the plain
 //! (dequantize-the-row) form's speed on the small matrix for reference.
@@ -28,7 +29,7 @@ enum Stored {
 }
 
 fn main() {
-    let k = 4096;
+    let k: usize = std::env::var("DOTS_K").ok().and_then(|v| v.parse().ok()).unwrap_or(4096);
     let x: Vec<f32> = (0..k).map(|i| ((i * 104729 % 997) as f32 / 997.0 - 0.5) * 3.0).collect();
     let input = BlockInput::new(&x);
     println!(

@@ -37,7 +37,7 @@ pub fn dot_quant(ty: quantize::GgmlType, w: &[u8], input: &BlockInput) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
         // SAFETY: each form runs only where the CPU has the features it is compiled for.
-        if let Some(s) = unsafe { x86_blocks::dot(ty, w, x, &input.sums) } {
+        if let Some(s) = unsafe { x86_blocks::dot(ty, w, input) } {
             return s;
         }
     }
@@ -62,7 +62,7 @@ pub fn dot_quant_rows(ty: quantize::GgmlType, w: &[u8], input: &BlockInput, out:
     #[cfg(target_arch = "x86_64")]
     {
         // SAFETY: each form runs only where the CPU has the features it is compiled for.
-        if unsafe { x86_blocks::dot_rows(ty, w, row_bytes, input.x, &input.sums, out) } {
+        if unsafe { x86_blocks::dot_rows(ty, w, row_bytes, input, out) } {
             return;
         }
     }
@@ -99,7 +99,7 @@ mod blocks;
 
 #[cfg(target_arch = "x86_64")]
 mod x86_blocks {
-    use super::{avx2, avx512};
+    use super::{avx2, avx512, BlockInput};
     use quantize::GgmlType;
 
     /// The fused forms.
@@ -136,11 +136,11 @@ mod x86_blocks {
     ///
     /// # Safety
     /// As [`dot`].
-    pub unsafe fn dot_rows(ty: GgmlType, w: &[u8], row_bytes: usize, x: &[f32], sums: &[f32], out: &mut [f32]) -> bool {
-        let rows = w.chunks_exact(row_bytes).take(out.len());
+    pub unsafe fn dot_rows(ty: GgmlType, w: &[u8], row_bytes: usize, input: &BlockInput, out: &mut [f32]) -> bool {
+        let (x, sums) = (input.x, &input.sums[..]);
         match form(ty) {
-            Form::Avx512 => avx512::rows(ty, rows, x, sums, out),
-            Form::Avx2 => avx2::rows(ty, rows, x, sums, out),
+            Form::Avx512 => avx512::rows(ty, w, row_bytes, input, out),
+            Form::Avx2 => avx2::rows(ty, w.chunks_exact(row_bytes).take(out.len()), x, sums, out),
             Form::Pieces => return false,
         }
         true
@@ -150,10 +150,11 @@ mod x86_blocks {
     ///
     /// # Safety
     /// None beyond the slices' lengths: `w` whole blocks, `x` as many values, `sums` its groups.
-    pub unsafe fn dot(ty: GgmlType, w: &[u8], x: &[f32], sums: &[f32]) -> Option<f32> {
+    pub unsafe fn dot(ty: GgmlType, w: &[u8], input: &BlockInput) -> Option<f32> {
+        let (x, sums) = (input.x, &input.sums[..]);
         debug_assert_eq!(w.len() / ty.type_size() * ty.block_size(), x.len());
         match form(ty) {
-            Form::Avx512 => avx512::dot(ty, w, x, sums),
+            Form::Avx512 => avx512::dot(ty, w, input),
             Form::Avx2 => avx2::dot(ty, w, x, sums),
             Form::Pieces => None,
         }
@@ -199,13 +200,40 @@ mod tests {
                         forms.push(("avx2", unsafe { avx2::dot(ty, &q, &x, &input.sums) }));
                     }
                     if level >= 2 {
-                        forms.push(("avx512", unsafe { avx512::dot(ty, &q, &x, &input.sums) }));
+                        forms.push(("avx512", unsafe { avx512::dot(ty, &q, &input) }));
                     }
                 }
                 for (form, fast) in forms {
                     let Some(fast) = fast else { continue };
                     assert!((fast - plain).abs() / scale < 1e-6, "{ty} {form} n={n}: {fast} vs {plain}");
                 }
+            }
+        }
+    }
+
+    /// Several rows at once (the K-quants' AVX-512 form takes them four at a time): nine distinct
+    /// rows, each equal to its own plain dot.
+    #[test]
+    fn row_blocks_agree_with_the_plain_dots() {
+        let n = 768;
+        let mut x: Vec<f32> = (0..n).map(|i| ((i * 104729 % 997) as f32 / 997.0 - 0.5) * 3.0).collect();
+        x[700] = -250.0;
+        let input = BlockInput::new(&x);
+        for ty in [GgmlType::Q4K, GgmlType::Q6K, GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q5K] {
+            let rows: Vec<Vec<u8>> = (0..9)
+                .map(|r| {
+                    let w: Vec<f32> =
+                        (0..n).map(|i| (((i + 37 * r) * 7919 % 1013) as f32 / 1013.0 - 0.5) * 0.2).collect();
+                    quantize::codec::quantize(ty, &w).unwrap()
+                })
+                .collect();
+            let mut out = vec![f32::NAN; rows.len()];
+            dot_quant_rows(ty, &rows.concat(), &input, &mut out);
+            for (r, q) in rows.iter().enumerate() {
+                let plain = dot_quant_plain(ty, q, &x);
+                let scale: f32 =
+                    quantize::codec::dequantize(ty, q).unwrap().iter().zip(&x).map(|(a, b)| (a * b).abs()).sum();
+                assert!((out[r] - plain).abs() / scale < 1e-6, "{ty} row {r}: {} vs {plain}", out[r]);
             }
         }
     }
