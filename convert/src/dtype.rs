@@ -122,20 +122,50 @@ impl fmt::Display for DType {
 /// (integer types have none). A bit test on the exponent, a block at a time so that the compiler
 /// vectorizes the common case (nothing found).
 pub fn first_non_finite(dtype: DType, bytes: &[u8]) -> Option<(usize, f32)> {
-    fn scan<const N: usize>(bytes: &[u8], bad: impl Fn(&[u8]) -> bool) -> Option<usize> {
+    // Blocks tested a word at a time (`block_bad`, whole 8-byte words only), then element by
+    // element (`bad`) in the block that has one, and in a last partial word.
+    fn scan<const N: usize>(
+        bytes: &[u8],
+        bad: impl Fn(&[u8]) -> bool,
+        block_bad: impl Fn(&[u8]) -> bool,
+    ) -> Option<usize> {
         const BLOCK: usize = 512;
         for (b, block) in bytes.chunks(BLOCK * N).enumerate() {
-            if block.chunks_exact(N).fold(false, |any, e| any | bad(e)) {
-                return block.chunks_exact(N).position(&bad).map(|i| b * BLOCK + i);
+            if block.len() % 8 != 0 || block_bad(block) {
+                if let Some(i) = block.chunks_exact(N).position(&bad) {
+                    return Some(b * BLOCK + i);
+                }
             }
         }
         None
     }
+    // Whether any element of the 8 bytes `w` (lanes of `bits`) has all exponent bits set: each
+    // lane of `x` is zero exactly then, and only a zero lane borrows from its top bit when one is
+    // subtracted (a non-zero lane holds an exponent bit above bit 0).
+    fn any_all_ones(w: u64, exponent: u64, ones: u64, tops: u64) -> bool {
+        let x = (w & exponent) ^ exponent;
+        x.wrapping_sub(ones) & !x & tops != 0
+    }
+    fn words(block: &[u8], bad: impl Fn(u64) -> bool) -> bool {
+        block.chunks_exact(8).fold(false, |any, w| any | bad(u64::from_le_bytes(w.try_into().expect("8 bytes"))))
+    }
     let i = match dtype {
-        DType::F32 => scan::<4>(bytes, |e| e[3] & 0x7f == 0x7f && e[2] & 0x80 == 0x80),
-        DType::F16 => scan::<2>(bytes, |e| e[1] & 0x7c == 0x7c),
-        DType::BF16 => scan::<2>(bytes, |e| e[1] & 0x7f == 0x7f && e[0] & 0x80 == 0x80),
-        DType::F64 => scan::<8>(bytes, |e| e[7] & 0x7f == 0x7f && e[6] & 0xf0 == 0xf0),
+        DType::F32 => scan::<4>(
+            bytes,
+            |e| e[3] & 0x7f == 0x7f && e[2] & 0x80 == 0x80,
+            |b| words(b, |w| any_all_ones(w, 0x7f80_0000_7f80_0000, 0x0000_0001_0000_0001, 0x8000_0000_8000_0000)),
+        ),
+        DType::F16 => scan::<2>(
+            bytes,
+            |e| e[1] & 0x7c == 0x7c,
+            |b| words(b, |w| any_all_ones(w, 0x7c00_7c00_7c00_7c00, 0x0001_0001_0001_0001, 0x8000_8000_8000_8000)),
+        ),
+        DType::BF16 => scan::<2>(
+            bytes,
+            |e| e[1] & 0x7f == 0x7f && e[0] & 0x80 == 0x80,
+            |b| words(b, |w| any_all_ones(w, 0x7f80_7f80_7f80_7f80, 0x0001_0001_0001_0001, 0x8000_8000_8000_8000)),
+        ),
+        DType::F64 => scan::<8>(bytes, |e| e[7] & 0x7f == 0x7f && e[6] & 0xf0 == 0xf0, |_| true),
         DType::Quant { .. } => {
             let v = to_f32(dtype, bytes).ok()?;
             return v.iter().position(|x| !x.is_finite()).map(|i| (i, v[i]));
@@ -184,17 +214,26 @@ mod tests {
                     _ => (v as f64).to_le_bytes().to_vec(),
                 }
             };
-            // Finite values of every kind, including the largest and the subnormals: nothing.
-            let finite: Vec<u8> = [0.0, -0.0, 1.0, -2.5, 6.0e-8, 65504.0, -65504.0, 1e-40]
+            // Finite values of every kind, including the type's largest (all exponent bits but
+            // one set) and the subnormals: nothing.
+            let max = match dtype {
+                DType::F16 => 65504.0,
+                DType::BF16 => bf16::MAX.to_f32(),
+                _ => f32::MAX,
+            };
+            let finite: Vec<u8> = [0.0, -0.0, 1.0, -2.5, 6.0e-8, max, -max, 1e-40]
                 .iter()
                 .cycle()
                 .take(3000)
                 .flat_map(|&v| enc(v))
                 .collect();
             assert_eq!(first_non_finite(dtype, &finite), None, "{dtype}");
-            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            // At each lane of a word, deep in a block and in the last, partial one.
+            for (bad, at) in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY]
+                .into_iter()
+                .flat_map(|b| [0usize, 1, 2, 3, 2049, 2999].map(|at| (b, at)))
+            {
                 let mut bytes = finite.clone();
-                let at = 2049;
                 let es = dtype.size();
                 bytes[at * es..(at + 1) * es].copy_from_slice(&enc(bad));
                 let (i, v) = first_non_finite(dtype, &bytes).unwrap_or_else(|| panic!("{dtype}: {bad} not found"));

@@ -2,9 +2,11 @@
 
 pub mod arch;
 pub mod dtype;
+pub mod emit;
 pub mod error;
 pub mod gguf;
 pub mod hf;
+pub mod load;
 pub mod model;
 pub mod output;
 pub mod synth;

@@ -1,11 +1,11 @@
 //! The canonical model: what every reader produces and every writer and the engine consume.
-//! Tensors keep BlinkDL's names and the file's order; their bytes stay in the source's map.
+//! Tensors keep BlinkDL's names and the file's order; their bytes stay in the source's map. It
+//! sits below the readers, which build it; [`crate::load`] picks the reader for a path.
 
 use crate::arch::{self, HParams, Version};
 use crate::dtype::DType;
 use crate::error::{Result, ResultExt};
 use crate::tensor::Tensor;
-use crate::torch::{Container, TorchCheckpoint};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -31,29 +31,6 @@ pub struct Model {
 }
 
 impl Model {
-    /// Open any supported checkpoint; reads only headers and metadata, never tensor data.
-    pub fn open(path: &Path) -> Result<Model> {
-        if path.is_dir() {
-            return crate::hf::read::read(path);
-        }
-        let mut head = [0u8; 4];
-        if let Ok(mut f) = std::fs::File::open(path) {
-            let _ = std::io::Read::read(&mut f, &mut head);
-        }
-        if &head == crate::gguf::MAGIC {
-            return crate::gguf::import::read(path);
-        }
-        Model::from_torch(TorchCheckpoint::open(path)?)
-    }
-
-    pub fn from_torch(ckpt: TorchCheckpoint) -> Result<Model> {
-        let source = match ckpt.container {
-            Container::Zip { prefix } => Source::TorchZip { prefix },
-            Container::Legacy => Source::TorchLegacy,
-        };
-        Model::new(&ckpt.path, source, ckpt.file_size, ckpt.tensors)
-    }
-
     /// Detect the architecture of a list of named tensors and check them against its table.
     pub fn new(path: &Path, source: Source, file_size: u64, tensors: Vec<Tensor>) -> Result<Model> {
         let (version, hparams) = arch::detect(&tensors).at(path)?;

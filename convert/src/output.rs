@@ -46,6 +46,9 @@ pub struct AtomicFile {
     path: PathBuf,
     tmp: PathBuf,
     writer: Option<BufWriter<File>>,
+    /// Bytes handed to the file so far, and how many of them the disk has been asked to take.
+    written: u64,
+    flushed: u64,
 }
 
 impl AtomicFile {
@@ -57,7 +60,8 @@ impl AtomicFile {
         let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
         let file = File::create(&tmp).map_err(|e| Error::io(e, &tmp))?;
         live().push(tmp.clone());
-        Ok(AtomicFile { path: path.to_path_buf(), tmp, writer: Some(BufWriter::with_capacity(1 << 20, file)) })
+        let writer = Some(BufWriter::with_capacity(1 << 20, file));
+        Ok(AtomicFile { path: path.to_path_buf(), tmp, writer, written: 0, flushed: 0 })
     }
 
     pub fn path(&self) -> &Path {
@@ -66,7 +70,31 @@ impl AtomicFile {
 
     pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
         let w = self.writer.as_mut().expect("open until finished");
-        w.write_all(bytes).map_err(|e| Error::io(e, &self.path))
+        w.write_all(bytes).map_err(|e| Error::io(e, &self.path))?;
+        self.written += bytes.len() as u64;
+        self.start_writeback(false);
+        Ok(())
+    }
+
+    /// Every [`WRITEBACK`] bytes, ask the disk to start on what is written (without waiting for
+    /// it), so that writing to the disk overlaps making the rest and the final `fsync` finds little
+    /// left to do; waiting for it all at the end had made a 3 GB conversion the sum of the two.
+    fn start_writeback(&mut self, now: bool) {
+        const WRITEBACK: u64 = 64 << 20;
+        if self.written - self.flushed < WRITEBACK && !now {
+            return;
+        }
+        #[cfg(target_os = "linux")]
+        if let Some(w) = self.writer.as_mut() {
+            if w.flush().is_ok() {
+                use std::os::fd::AsRawFd;
+                let (fd, from, len) = (w.get_ref().as_raw_fd(), self.flushed, self.written - self.flushed);
+                // SAFETY: a plain syscall on our own open descriptor; its failure only loses the
+                // overlap (the final fsync still makes the file durable).
+                unsafe { libc::sync_file_range(fd, from as i64, len as i64, libc::SYNC_FILE_RANGE_WRITE) };
+            }
+        }
+        self.flushed = self.written;
     }
 
     /// Flush, sync and move into place. When any of these fails (a full disk usually shows up at
@@ -88,7 +116,10 @@ impl AtomicFile {
 
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.writer.as_mut().expect("open until finished").write(buf)
+        let n = self.writer.as_mut().expect("open until finished").write(buf)?;
+        self.written += n as u64;
+        self.start_writeback(false);
+        Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.writer.as_mut().expect("open until finished").flush()
@@ -104,30 +135,118 @@ impl Drop for AtomicFile {
     }
 }
 
-/// Stream `range` of the file at `path` into `sink` through one buffer: a read(2) copy per chunk,
-/// no page faults and nothing left mapped (cheaper than walking a map for bytes written as they
-/// are).
-pub fn stream_file_range(path: &Path, range: std::ops::Range<usize>, sink: &mut crate::gguf::Sink) -> Result<()> {
-    #[cfg(unix)]
-    use std::os::unix::fs::FileExt;
-    const CHUNK: usize = 4 << 20;
-    let f = File::open(path).map_err(|e| Error::io(e, path))?;
-    let mut buf = vec![0u8; CHUNK.min(range.len())];
-    let mut at = range.start;
-    while at < range.end {
-        let n = CHUNK.min(range.end - at);
-        #[cfg(unix)]
-        f.read_exact_at(&mut buf[..n], at as u64).map_err(|e| Error::io(e, path))?;
-        #[cfg(not(unix))]
-        {
-            use std::io::{Read, Seek, SeekFrom};
-            let mut r = &f;
-            r.seek(SeekFrom::Start(at as u64))
-                .and_then(|_| r.read_exact(&mut buf[..n]))
-                .map_err(|e| Error::io(e, path))?;
+/// Where a tensor's bytes go, piece by piece: bytes made here ([`Sink::put`]), or a range of a
+/// file as it is ([`Sink::put_file_range`]), which a sink writing a file copies in the kernel.
+pub trait Sink {
+    fn put(&mut self, bytes: &[u8]) -> Result<()>;
+    /// Bytes `range` of `src` (the file at `path`, for messages), unchanged.
+    fn put_file_range(&mut self, src: &File, path: &Path, range: std::ops::Range<usize>) -> Result<()> {
+        let mut buf = vec![0u8; COPY_CHUNK.min(range.len())];
+        let mut at = range.start;
+        while at < range.end {
+            let n = COPY_CHUNK.min(range.end - at);
+            read_at(src, path, &mut buf[..n], at)?;
+            self.put(&buf[..n])?;
+            at += n;
         }
-        sink(&buf[..n])?;
-        at += n;
+        Ok(())
     }
-    Ok(())
+}
+
+impl<F: FnMut(&[u8]) -> Result<()>> Sink for F {
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        self(bytes)
+    }
+}
+
+/// A sink into an [`AtomicFile`], counting what it is given.
+pub struct FileSink<'f> {
+    pub file: &'f mut AtomicFile,
+    pub written: usize,
+}
+
+impl Sink for FileSink<'_> {
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        self.written += bytes.len();
+        self.file.write_all(bytes)
+    }
+    fn put_file_range(&mut self, src: &File, path: &Path, range: std::ops::Range<usize>) -> Result<()> {
+        self.written += range.len();
+        self.file.copy_range(src, path, range)
+    }
+}
+
+impl AtomicFile {
+    /// Append bytes `range` of `src` as they are. On Linux `io::copy` between files is
+    /// `copy_file_range`: the kernel moves page-cache pages, no trip through a user buffer (a
+    /// 3 GB checkpoint written this way took about half the time of read-then-write).
+    pub fn copy_range(&mut self, src: &File, path: &Path, range: std::ops::Range<usize>) -> Result<()> {
+        use std::io::{Read, Seek, SeekFrom};
+        let w = self.writer.as_mut().expect("open until finished");
+        w.flush().map_err(|e| Error::io(e, &self.path))?;
+        let mut from = src;
+        from.seek(SeekFrom::Start(range.start as u64)).map_err(|e| Error::io(e, path))?;
+        let n = std::io::copy(&mut from.take(range.len() as u64), w.get_mut()).map_err(|e| Error::io(e, &self.path))?;
+        if n != range.len() as u64 {
+            return Err(Error::corrupt(format!("the file ended {} bytes early", range.len() as u64 - n)).at(path));
+        }
+        self.written += n;
+        self.start_writeback(false);
+        Ok(())
+    }
+}
+
+/// Pieces in which file ranges are read (and checked) and copied: big enough that a call's cost
+/// vanishes, small enough to stay in the page cache's hot end.
+pub const COPY_CHUNK: usize = 4 << 20;
+
+/// Exactly `buf.len()` bytes of `f` at `at`.
+pub fn read_at(f: &File, path: &Path, buf: &mut [u8], at: usize) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        f.read_exact_at(buf, at as u64).map_err(|e| Error::io(e, path))
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut r = f;
+        r.seek(SeekFrom::Start(at as u64)).and_then(|_| r.read_exact(buf)).map_err(|e| Error::io(e, path))
+    }
+}
+
+/// Bytes `range` of the file at `path`, as they are, into `sink`, each piece passing `check(piece,
+/// offset in the range)`. The check reads the range through a buffer on a second thread (no
+/// faults, nothing left mapped) while this one hands the sink the range piece by piece, which a
+/// file sink copies in the kernel; the two overlap. A failed check is reported after the copy:
+/// outputs are temporary files until finished, so nothing of a refused tensor is ever kept.
+pub fn copy_file_range_checked(
+    path: &Path,
+    range: std::ops::Range<usize>,
+    sink: &mut dyn Sink,
+    check: impl FnMut(&[u8], usize) -> Result<()> + Send,
+) -> Result<()> {
+    let f = File::open(path).map_err(|e| Error::io(e, path))?;
+    let scan = |mut check: Box<dyn FnMut(&[u8], usize) -> Result<()> + Send + '_>| -> Result<()> {
+        let mut buf = vec![0u8; COPY_CHUNK.min(range.len())];
+        let mut at = range.start;
+        while at < range.end {
+            let n = COPY_CHUNK.min(range.end - at);
+            read_at(&f, path, &mut buf[..n], at)?;
+            check(&buf[..n], at - range.start)?;
+            at += n;
+        }
+        Ok(())
+    };
+    std::thread::scope(|s| {
+        let checked = s.spawn(|| scan(Box::new(check)));
+        let mut at = range.start;
+        let mut copied = Ok(());
+        while at < range.end && copied.is_ok() {
+            let n = COPY_CHUNK.min(range.end - at);
+            copied = sink.put_file_range(&f, path, at..at + n);
+            at += n;
+        }
+        checked.join().expect("the check does not panic").and(copied)
+    })
 }

@@ -2,6 +2,7 @@
 
 use super::out;
 use anyhow::Result;
+use convert::load::Format;
 use convert::tensor::Bytes;
 use convert::torch::TorchCheckpoint;
 use convert::Model;
@@ -28,13 +29,14 @@ pub fn run(args: Args) -> Result<()> {
     if args.raw {
         return run_raw(&args);
     }
-    if args.file.is_dir() {
-        let model = Model::open(&args.file)?;
-        out(&if args.json { serde_json::to_string_pretty(&to_json(&model))? + "\n" } else { table(&model) });
-        return Ok(());
-    }
-    if is_gguf(&args.file) {
-        return run_gguf(&args);
+    match convert::load::sniff(&args.file) {
+        Format::HfFolder => {
+            let model = Model::open(&args.file)?;
+            out(&if args.json { serde_json::to_string_pretty(&to_json(&model))? + "\n" } else { table(&model) });
+            return Ok(());
+        }
+        Format::Gguf => return run_gguf(&args),
+        Format::Torch => {}
     }
     let ckpt = TorchCheckpoint::open(&args.file)?;
     let verified = if args.verify { Some(ckpt.verify()?) } else { None };
@@ -161,11 +163,6 @@ fn run_raw(args: &Args) -> Result<()> {
         out(&s);
     }
     Ok(())
-}
-
-fn is_gguf(path: &std::path::Path) -> bool {
-    let mut head = [0u8; 4];
-    std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head)).is_ok() && &head == b"GGUF"
 }
 
 /// A GGUF file: its metadata and tensor records as stored, then the model read from it.

@@ -1,21 +1,12 @@
-//! The GGUF column of the architecture tables: for every GGUF tensor, the BlinkDL tensors it is
-//! made from, the transform, and whether llama.cpp's converter forces it to F32. Writers map the
-//! canonical model out through these rows; the GGUF reader maps files back in through them.
+//! The GGUF column of the architecture tables, for a whole model: the global rows and each
+//! version's layer rows ([`GgufRow`]), and the architecture names. Writers map the canonical model
+//! out through these rows; the GGUF reader maps files back in through them.
 
+use super::row::row;
 use super::{HParams, Version};
 
+pub use super::row::GgufRow;
 pub use super::transform::Transform;
-
-#[derive(Debug, Clone)]
-pub struct GgufRow {
-    pub gguf: String,
-    pub sources: Vec<String>,
-    /// Shape as written, torch order (GGUF `ne` is its reverse).
-    pub shape: Vec<usize>,
-    pub transform: Transform,
-    /// llama.cpp's converter writes this tensor as F32 whatever the output type.
-    pub f32: bool,
-}
 
 /// The GGUF architecture name of a version (`rwkv4`/`rwkv5` are ours: llama.cpp loads neither).
 pub fn arch_name(version: Version) -> &'static str {
@@ -30,10 +21,6 @@ pub fn arch_name(version: Version) -> &'static str {
 /// Whether llama.cpp itself loads files of this version.
 pub fn llama_cpp_loads(version: Version) -> bool {
     matches!(version, Version::V6 | Version::V7)
-}
-
-pub(crate) fn row(gguf: String, sources: &[String], shape: Vec<usize>, transform: Transform, f32: bool) -> GgufRow {
-    GgufRow { gguf, sources: sources.to_vec(), shape, transform, f32 }
 }
 
 /// Every GGUF tensor of a model, layer by layer, then the global ones.

@@ -2,7 +2,7 @@
 //! organisation's `Rwkv5ForCausalLM`/`Rwkv6ForCausalLM` (RWKV-5.2/6) and flash-linear-attention's
 //! `RWKV7ForCausalLM` (RWKV-7). Each row: HF name, BlinkDL source, transform, shape written.
 
-use super::gguf::Transform;
+use super::transform::Transform;
 use super::{HParams, Version};
 use crate::error::{Error, Result};
 

@@ -4,6 +4,7 @@
 
 pub mod gguf;
 pub mod hf;
+pub mod row;
 pub mod transform;
 pub mod v4;
 pub mod v5;

@@ -32,8 +32,9 @@ pub fn layer(hp: &HParams, _layer: usize) -> Vec<LayerSpec> {
 /// GGUF rows of one layer in our own `rwkv4` layout (llama.cpp has none; docs/gguf-rwkv4-rwkv5.md).
 /// Values are stored as in the checkpoint: `time_mix_decay` is the raw `time_decay` (the decay is
 /// `exp(−exp(·))`), `time_mix_lerp_*` hold RWKV-4's `time_mix_*` (the weight of the current token).
-pub fn gguf_layer(hp: &HParams, i: usize) -> Vec<super::gguf::GgufRow> {
-    use super::gguf::{row, Transform::*};
+pub fn gguf_layer(hp: &HParams, i: usize) -> Vec<super::row::GgufRow> {
+    use super::row::row;
+    use super::transform::Transform::*;
     let (c, a) = (hp.n_embd, hp.dim_att);
     let b = |n: &str| vec![format!("blocks.{i}.{n}")];
     let g = |n: &str| format!("blk.{i}.{n}");
@@ -53,8 +54,9 @@ pub fn gguf_layer(hp: &HParams, i: usize) -> Vec<super::gguf::GgufRow> {
 }
 
 /// The RWKV-4/5 channel-mix rows (shared: RWKV-5 keeps RWKV-4's channel-mix).
-pub(crate) fn channel_mix_gguf(hp: &HParams, i: usize) -> Vec<super::gguf::GgufRow> {
-    use super::gguf::{row, Transform::*};
+pub(crate) fn channel_mix_gguf(hp: &HParams, i: usize) -> Vec<super::row::GgufRow> {
+    use super::row::row;
+    use super::transform::Transform::*;
     let (c, f) = (hp.n_embd, hp.dim_ffn);
     let b = |n: &str| vec![format!("blocks.{i}.{n}")];
     let g = |n: &str| format!("blk.{i}.{n}");

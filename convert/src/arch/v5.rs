@@ -62,8 +62,9 @@ pub fn layer(version: Version, hp: &HParams, _layer: usize) -> Vec<LayerSpec> {
 /// GGUF rows of one layer in our own `rwkv5` layout (llama.cpp has none; docs/gguf-rwkv4-rwkv5.md).
 /// Values are stored as in the checkpoint; `time_mix_lerp_*` hold RWKV-5's `time_mix_*` (the weight
 /// of the current token).
-pub fn gguf_layer(version: Version, hp: &HParams, i: usize) -> Vec<super::gguf::GgufRow> {
-    use super::gguf::{row, Transform::*};
+pub fn gguf_layer(version: Version, hp: &HParams, i: usize) -> Vec<super::row::GgufRow> {
+    use super::row::row;
+    use super::transform::Transform::*;
     let (c, a) = (hp.n_embd, hp.dim_att);
     let (h, n) = (hp.n_head.unwrap_or(0), hp.head_size.unwrap_or(0));
     let b = |n: &str| vec![format!("blocks.{i}.{n}")];

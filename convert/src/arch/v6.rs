@@ -60,8 +60,9 @@ pub fn layer(hp: &HParams, _layer: usize) -> Vec<LayerSpec> {
 pub const RESCALE_EVERY: usize = 6;
 
 /// GGUF rows of one layer, as llama.cpp's `Rwkv6Model` converter makes them from the HF layout.
-pub fn gguf_layer(hp: &HParams, i: usize) -> Vec<super::gguf::GgufRow> {
-    use super::gguf::{row, Transform::*};
+pub fn gguf_layer(hp: &HParams, i: usize) -> Vec<super::row::GgufRow> {
+    use super::row::row;
+    use super::transform::Transform::*;
     let (c, f) = (hp.n_embd, hp.dim_ffn);
     let (h, n) = (hp.n_head.unwrap_or(0), hp.head_size.unwrap_or(0));
     let (dm, dd) = (hp.time_mix_extra_dim.unwrap_or(0), hp.time_decay_extra_dim.unwrap_or(0));

@@ -77,8 +77,9 @@ pub fn layer(hp: &HParams, layer: usize) -> Vec<LayerSpec> {
 }
 
 /// GGUF rows of one layer, as llama.cpp's `Rwkv7Model` converter makes them from fla's layout.
-pub fn gguf_layer(hp: &HParams, i: usize) -> Vec<super::gguf::GgufRow> {
-    use super::gguf::{row, Transform::*};
+pub fn gguf_layer(hp: &HParams, i: usize) -> Vec<super::row::GgufRow> {
+    use super::row::row;
+    use super::transform::Transform::*;
     let (c, f) = (hp.n_embd, hp.dim_ffn);
     let (dw, da, dv, dg) =
         (hp.decay_lora.unwrap_or(0), hp.a_lora.unwrap_or(0), hp.v_lora.unwrap_or(0), hp.gate_lora.unwrap_or(0));

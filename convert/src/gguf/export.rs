@@ -5,10 +5,11 @@
 use super::{GgufWriter, PendingTensor, Value};
 use crate::arch::gguf::{arch_name, rows, GgufRow, Transform};
 use crate::arch::Version;
+use crate::emit::{check_finite, check_fits, encode};
 use crate::error::{Error, Result};
 use crate::model::Model;
+use crate::output::Sink;
 use crate::vocab;
-use half::{bf16, f16};
 use quantize::GgmlType;
 
 /// The float output types `convert --to gguf` writes directly.
@@ -173,105 +174,39 @@ pub fn row_values(model: &Model, row: &GgufRow) -> Result<Vec<f32>> {
     row.transform.apply(&refs, &row.shape).map_err(|e| e.tensor(&row.gguf))
 }
 
-/// Little-endian bytes of `values` in a float GGUF type.
-pub fn encode(values: &[f32], ty: GgmlType) -> Vec<u8> {
-    match ty {
-        GgmlType::F16 => values.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()).collect(),
-        GgmlType::BF16 => values.iter().flat_map(|&v| bf16::from_f32(v).to_le_bytes()).collect(),
-        _ => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-    }
-}
-
-/// Refuse source bytes holding NaN or an infinity: a model with such a weight computes NaN, and
-/// the file would only spread a diverged or damaged checkpoint. `first` is the index of the
-/// chunk's first element in the tensor.
-pub fn check_finite(model: &Model, t: &crate::Tensor, bytes: &[u8], first: usize) -> Result<()> {
-    match crate::dtype::first_non_finite(t.dtype, bytes) {
-        None => Ok(()),
-        Some((i, v)) => Err(Error::corrupt(format!(
-            "element {} is {v}: the checkpoint holds non-finite weights (a diverged or damaged model); \
-             refusing to write them",
-            first + i
-        ))
-        .tensor(&t.name)
-        .at(&model.path)),
-    }
-}
-
-/// Refuse f32 values that would turn into infinities in `out` (only f16 is narrower in range
-/// than the source types).
-pub fn check_fits(model: &Model, t: &crate::Tensor, values: &[f32], first: usize, out: GgmlType) -> Result<()> {
-    if out != GgmlType::F16 || t.dtype == crate::DType::F16 {
-        return Ok(());
-    }
-    // The largest value that rounds to a finite f16 is just below 65520.
-    match values.iter().position(|v| v.abs() >= 65520.0) {
-        None => Ok(()),
-        Some(i) => Err(Error::unsupported(format!(
-            "element {} is {}, which does not fit f16 (largest 65504) and would become infinite; \
-             write bf16 or f32 instead",
-            first + i,
-            values[i]
-        ))
-        .tensor(&t.name)
-        .at(&model.path)),
-    }
-}
-
-/// Stream the bytes of one row in `ty` into `sink`. Copies in the source's own type are passed
-/// through; other conversions go through f32 a chunk at a time. Source pages are released as they
-/// are consumed, so a conversion keeps about one chunk resident, not one tensor. NaN or infinite
-/// source values, and values that overflow an f16 output, are refused ([`check_finite`]).
-pub fn row_bytes(model: &Model, row: &GgufRow, ty: GgmlType, sink: &mut super::Sink) -> Result<()> {
-    const CHUNK: usize = 1 << 20;
+/// Stream the bytes of one row in `ty` into `sink`: copies and stacks source by source through
+/// [`crate::emit::tensor_bytes`]; other transforms (small tensors: LoRAs, rescaled matrices) and
+/// quantized sources (from a quantized GGUF) widened whole and checked, in their own order.
+pub fn row_bytes(model: &Model, row: &GgufRow, ty: GgmlType, sink: &mut dyn Sink) -> Result<()> {
     let sources: Vec<&crate::Tensor> = row
         .sources
         .iter()
         .map(|n| model.get(n).ok_or_else(|| Error::not_rwkv("tensor is missing").tensor(n)))
         .collect::<Result<_>>()?;
+    let moved = matches!(row.transform, Transform::Transpose | Transform::Permute021);
+    if moved && sources.iter().all(|t| t.dtype.ggml_equivalent() == Some(ty)) {
+        // A layout change only: elements moved as the bytes they are.
+        let bytes: Vec<&[u8]> = sources.iter().map(|t| t.bytes()).collect();
+        for (t, b) in sources.iter().zip(&bytes) {
+            check_finite(model, t, b, 0)?;
+        }
+        let es = sources[0].dtype.size();
+        sink.put(&row.transform.apply_bytes(&bytes, es, &row.shape).map_err(|e| e.tensor(&row.gguf))?)?;
+        sources.iter().for_each(|t| t.data.release_pages());
+        return Ok(());
+    }
     if !matches!(row.transform, Transform::Copy | Transform::Stack) || sources.iter().any(|t| t.dtype.is_quant()) {
-        // Small tensors (LoRAs, rescaled matrices) and quantized blocks (from a quantized GGUF):
-        // widened whole and checked, in their own order.
         for t in &sources {
             check_finite(model, t, t.bytes(), 0)?;
             check_fits(model, t, &t.to_f32()?, 0, ty)?;
         }
-        sink(&encode(&row_values(model, row)?, ty))?;
+        sink.put(&encode(&row_values(model, row)?, ty))?;
         for t in &sources {
             t.data.release_pages();
         }
         return Ok(());
     }
-    for t in &sources {
-        let es = t.dtype.size();
-        let same = t.dtype.ggml_equivalent() == Some(ty);
-        // Bytes written as they are: read straight from the file (no faults, nothing mapped).
-        if let (true, crate::tensor::Bytes::Mapped { range, .. }, true) = (same, &t.data, model.path.is_file()) {
-            let mut at = 0;
-            crate::output::stream_file_range(&model.path, range.clone(), &mut |chunk: &[u8]| {
-                check_finite(model, t, chunk, at)?;
-                at += chunk.len() / es;
-                sink(chunk)
-            })?;
-            continue;
-        }
-        let bytes = t.bytes();
-        for (i, chunk) in bytes.chunks(CHUNK / es * es).enumerate() {
-            check_finite(model, t, chunk, i * (CHUNK / es))?;
-            if same {
-                sink(chunk)?;
-            } else {
-                let values = crate::dtype::to_f32(t.dtype, chunk).map_err(|e| e.tensor(&t.name))?;
-                check_fits(model, t, &values, i * (CHUNK / es), ty)?;
-                sink(&encode(&values, ty))?;
-            }
-            if let crate::tensor::Bytes::Mapped { map, range } = &t.data {
-                let start = range.start + i * (CHUNK / es * es);
-                crate::tensor::Bytes::Mapped { map: map.clone(), range: start..start + chunk.len() }.release_pages();
-            }
-        }
-    }
-    Ok(())
+    sources.iter().try_for_each(|t| crate::emit::tensor_bytes(model, t, ty, sink))
 }
 
 /// The rows in the order llama.cpp's converter emits them: it walks the HF checkpoint's tensors
@@ -326,7 +261,7 @@ pub fn plan<'a>(model: &'a Model, outtype: OutType, name: &str) -> Result<(GgufW
                 name: row.gguf.clone(),
                 ne,
                 ty,
-                data: Box::new(move |sink: &mut super::Sink| row_bytes(model, &row, ty, sink)),
+                data: Box::new(move |sink: &mut dyn Sink| row_bytes(model, &row, ty, sink)),
             }
         })
         .collect();

@@ -146,13 +146,13 @@ pub fn write_gguf(
             name: format!("{}.in_sum2", e.name),
             ne: vec![e.sum_sq.len() as u64, 1],
             ty: quantize::GgmlType::F32,
-            data: Box::new(move |sink| sink(&sums)),
+            data: Box::new(move |sink| sink.put(&sums)),
         });
         tensors.push(super::PendingTensor {
             name: format!("{}.counts", e.name),
             ne: vec![1, 1],
             ty: quantize::GgmlType::F32,
-            data: Box::new(move |sink| sink(&count)),
+            data: Box::new(move |sink| sink.put(&count)),
         });
     }
     w.write(path, force, &tensors, |_| {})

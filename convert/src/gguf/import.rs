@@ -200,7 +200,7 @@ pub fn from_file(f: &GgufFile) -> Result<Model> {
                 let written = crate::dtype::to_f32(dtype, &base[offset..offset + len])?;
                 let back = transform.invert(&written, &row.shape, 1).map_err(|e| e.tensor(&info.name))?;
                 let ty = if owned.is_some() { GgmlType::F32 } else { info.ty };
-                Some(back.iter().map(|v| super::export::encode(v, ty)).collect::<Vec<_>>())
+                Some(back.iter().map(|v| crate::emit::encode(v, ty)).collect::<Vec<_>>())
             }
             _ => Some(
                 transform

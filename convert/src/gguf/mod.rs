@@ -9,7 +9,7 @@ pub mod requantize;
 pub mod writer;
 
 pub use reader::GgufFile;
-pub use writer::{GgufWriter, PendingTensor, Sink};
+pub use writer::{GgufWriter, PendingTensor};
 
 pub const MAGIC: &[u8; 4] = b"GGUF";
 pub const VERSION: u32 = 3;

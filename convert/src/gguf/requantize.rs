@@ -35,7 +35,7 @@ pub fn convert_tensor(
     t: &TensorInfo,
     ty: GgmlType,
     qw: Option<&[f32]>,
-    sink: &mut super::Sink,
+    sink: &mut dyn crate::output::Sink,
 ) -> Result<()> {
     let src = f.bytes(t);
     let release = |start: usize, len: usize| {
@@ -45,7 +45,7 @@ pub fn convert_tensor(
     };
     if ty == t.ty {
         for (i, c) in src.chunks(1 << 20).enumerate() {
-            sink(c)?;
+            sink.put(c)?;
             release(i << 20, c.len());
         }
         return Ok(());
@@ -80,7 +80,7 @@ pub fn convert_tensor(
                 Ok(())
             },
         )?;
-        sink(&out)?;
+        sink.put(&out)?;
         release(b * batch_rows * in_row, s.len());
     }
     Ok(())
@@ -251,11 +251,11 @@ pub fn write_recipe(
                 name: t.name.clone(),
                 ne: t.ne[..dims].to_vec(),
                 ty,
-                data: Box::new(move |sink: &mut super::Sink| {
+                data: Box::new(move |sink: &mut dyn crate::output::Sink| {
                     let same =
                         twin.and_then(|g| g.tensors.iter().find(|u| u.name == t.name && u.ty == ty).map(|u| (g, u)));
                     match same {
-                        Some((g, u)) => g.bytes(u).chunks(1 << 20).try_for_each(|c| sink(c)),
+                        Some((g, u)) => g.bytes(u).chunks(1 << 20).try_for_each(|c| sink.put(c)),
                         None => convert_tensor(f, t, ty, qw, sink),
                     }
                 }),

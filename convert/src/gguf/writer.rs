@@ -4,12 +4,9 @@
 
 use super::{pad, Value, DEFAULT_ALIGNMENT, MAGIC, VERSION};
 use crate::error::{Error, Result};
-use crate::output::AtomicFile;
+use crate::output::{AtomicFile, FileSink, Sink};
 use quantize::GgmlType;
 use std::path::Path;
-
-/// Where a tensor's bytes go, piece by piece.
-pub type Sink<'s> = dyn FnMut(&[u8]) -> Result<()> + 's;
 
 /// A tensor to write: its GGUF record, and a function that streams its bytes into a sink when
 /// their turn comes (so no tensor needs to be whole in memory).
@@ -18,7 +15,7 @@ pub struct PendingTensor<'a> {
     /// ggml order: `ne[0]` is the contiguous dimension (the reverse of the torch shape).
     pub ne: Vec<u64>,
     pub ty: GgmlType,
-    pub data: Box<dyn Fn(&mut Sink) -> Result<()> + Send + Sync + 'a>,
+    pub data: Box<dyn Fn(&mut dyn Sink) -> Result<()> + Send + Sync + 'a>,
 }
 
 impl PendingTensor<'_> {
@@ -120,12 +117,9 @@ impl GgufWriter {
         file.write_all(&header)?;
         for (i, t) in tensors.iter().enumerate() {
             let want = t.n_bytes()?;
-            let mut written = 0usize;
-            (t.data)(&mut |bytes: &[u8]| {
-                written += bytes.len();
-                file.write_all(bytes)
-            })
-            .map_err(|e| e.tensor(&t.name).at(path))?;
+            let mut sink = FileSink { file: &mut file, written: 0 };
+            (t.data)(&mut sink).map_err(|e| e.tensor(&t.name).at(path))?;
+            let written = sink.written;
             if written != want {
                 return Err(Error::corrupt(format!("made {written} bytes, the record says {want}"))
                     .tensor(&t.name)

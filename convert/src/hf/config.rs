@@ -186,13 +186,20 @@ pub fn files(model: &Model, dtype: HfDtype, source_hash: (u64, String)) -> Resul
     Ok(out)
 }
 
-/// The size and blake3 hash of a file, read through a buffer (hashing a many-GB file must not
-/// make it resident).
+/// The size and blake3 hash of a file, read from a map a piece at a time, each piece's pages
+/// released behind (hashing a many-GB file must not make it resident; reading it through a buffer
+/// instead cost a copy of every byte).
 pub fn hash_file(path: &std::path::Path) -> Result<(u64, String)> {
+    const PIECE: usize = 16 << 20;
     let mut hasher = blake3::Hasher::new();
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io(e, path))?;
-    let len = std::io::copy(&mut file, &mut hasher).map_err(|e| Error::io(e, path))?;
-    Ok((len, hasher.finalize().to_hex().to_string()))
+    let map = crate::torch::map_file(path)?;
+    for (i, piece) in map.chunks(PIECE).enumerate() {
+        hasher.update(piece);
+        #[cfg(unix)]
+        // SAFETY: a read-only file map; dropped pages are read again unchanged if touched.
+        let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, i * PIECE, piece.len()) };
+    }
+    Ok((map.len() as u64, hasher.finalize().to_hex().to_string()))
 }
 
 /// Where the folder came from: the source file and its blake3 hash.

@@ -9,10 +9,10 @@ pub mod safetensors_out;
 use crate::arch::gguf::Transform;
 use crate::arch::hf::{rows, HfRow};
 use crate::dtype::DType;
+use crate::emit::{check_finite, check_fits, encode};
 use crate::error::{Error, Result};
-use crate::gguf::export::{check_finite, check_fits, encode};
-use crate::gguf::Sink;
 use crate::model::Model;
+use crate::output::Sink;
 use safetensors_out::StTensor;
 use std::path::{Path, PathBuf};
 
@@ -62,49 +62,24 @@ fn st_dtype(d: DType) -> Result<&'static str> {
     }
 }
 
-/// Stream one row's bytes in `out` dtype: plain copies pass through, conversions go through f32
-/// in chunks, transposes and quantized blocks are made whole. Source pages are released.
-fn row_bytes(model: &Model, row: &HfRow, out: DType, sink: &mut Sink) -> Result<()> {
+/// Stream one row's bytes in `out` dtype: transposes (small LoRA matrices) and quantized blocks
+/// (from a quantized GGUF) widened whole, checked, laid out as the row says (the row's shape, not
+/// the source's squeezed one: a rank-1 LoRA, [C, 1], squeezes); everything else through
+/// [`crate::emit::tensor_bytes`].
+fn row_bytes(model: &Model, row: &HfRow, out: DType, sink: &mut dyn Sink) -> Result<()> {
     let t = model.get(&row.source).ok_or_else(|| Error::not_rwkv("tensor is missing").tensor(&row.source))?;
     let ty = out.ggml_equivalent().expect("float dtype");
-    let es = t.dtype.size();
-    match row.transform {
-        // Transposes (small LoRA matrices) and quantized blocks (from a quantized GGUF): widened
-        // whole, checked, laid out as the row says (the row's shape, not the source's squeezed
-        // one: a rank-1 LoRA, [C, 1], squeezes).
-        _ if row.transform == Transform::Transpose || t.dtype.is_quant() => {
-            let v = t.to_f32()?;
-            check_finite(model, t, t.bytes(), 0)?;
-            check_fits(model, t, &v, 0, ty)?;
-            sink(&encode(&row.transform.apply(&[&v], &row.shape).map_err(|e| e.tensor(&row.hf))?, ty))?;
-        }
-        _ if t.dtype == out && t.data.is_mapped() && model.path.is_file() => {
-            // Bytes written as they are: read straight from the file (no faults, nothing mapped).
-            let crate::tensor::Bytes::Mapped { range, .. } = &t.data else { unreachable!("checked is_mapped") };
-            let mut at = 0;
-            crate::output::stream_file_range(&model.path, range.clone(), &mut |c: &[u8]| {
-                check_finite(model, t, c, at)?;
-                at += c.len() / es;
-                sink(c)
-            })?;
-        }
-        _ => {
-            let chunk = (1 << 20) / es * es;
-            for (i, c) in t.bytes().chunks(chunk).enumerate() {
-                check_finite(model, t, c, i * (chunk / es))?;
-                if t.dtype == out {
-                    sink(c)?;
-                } else {
-                    let values = crate::dtype::to_f32(t.dtype, c)?;
-                    check_fits(model, t, &values, i * (chunk / es), ty)?;
-                    sink(&encode(&values, ty))?;
-                }
-                if let crate::tensor::Bytes::Mapped { map, range } = &t.data {
-                    let start = range.start + i * chunk;
-                    crate::tensor::Bytes::Mapped { map: map.clone(), range: start..start + c.len() }.release_pages();
-                }
-            }
-        }
+    if row.transform == Transform::Transpose && t.dtype == out {
+        // A layout change only: elements moved as the bytes they are.
+        check_finite(model, t, t.bytes(), 0)?;
+        sink.put(&row.transform.apply_bytes(&[t.bytes()], t.dtype.size(), &row.shape).map_err(|e| e.tensor(&row.hf))?)?;
+    } else if row.transform == Transform::Transpose || t.dtype.is_quant() {
+        let v = t.to_f32()?;
+        check_finite(model, t, t.bytes(), 0)?;
+        check_fits(model, t, &v, 0, ty)?;
+        sink.put(&encode(&row.transform.apply(&[&v], &row.shape).map_err(|e| e.tensor(&row.hf))?, ty))?;
+    } else {
+        crate::emit::tensor_bytes(model, t, ty, sink)?;
     }
     t.data.release_pages();
     Ok(())
@@ -155,7 +130,7 @@ fn write_folder_files(
             dtype: st_dtype(dtype)?,
             shape: row.shape.clone(),
             n_bytes,
-            data: Box::new(move |sink: &mut Sink| row_bytes(model, row, dtype, sink)),
+            data: Box::new(move |sink: &mut dyn Sink| row_bytes(model, row, dtype, sink)),
         });
     }
     // Shards as huggingface_hub cuts them: in module order, a new shard when the next tensor

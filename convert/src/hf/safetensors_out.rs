@@ -3,8 +3,7 @@
 //! `{"__metadata__":…, name: {dtype, shape, data_offsets}}` compact, padded with spaces to 8.
 
 use crate::error::Result;
-use crate::gguf::Sink;
-use crate::output::AtomicFile;
+use crate::output::{AtomicFile, FileSink, Sink};
 use std::path::Path;
 
 /// A tensor to write; `data` streams its bytes.
@@ -14,7 +13,7 @@ pub struct StTensor<'a> {
     pub dtype: &'static str,
     pub shape: Vec<usize>,
     pub n_bytes: usize,
-    pub data: Box<dyn Fn(&mut Sink) -> Result<()> + 'a>,
+    pub data: Box<dyn Fn(&mut dyn Sink) -> Result<()> + 'a>,
 }
 
 /// The `safetensors` crate's `Dtype` order (it sorts tensors by it, descending).
@@ -69,12 +68,9 @@ pub fn write(path: &Path, force: bool, tensors: &[StTensor], mut progress: impl 
     let mut file = AtomicFile::create(path, force)?;
     file.write_all(&header(tensors, &[("format", "pt")]))?;
     for t in tensors {
-        let mut written = 0;
-        (t.data)(&mut |b: &[u8]| {
-            written += b.len();
-            file.write_all(b)
-        })
-        .map_err(|e| e.tensor(&t.name).at(path))?;
+        let mut sink = FileSink { file: &mut file, written: 0 };
+        (t.data)(&mut sink).map_err(|e| e.tensor(&t.name).at(path))?;
+        let written = sink.written;
         if written != t.n_bytes {
             return Err(crate::Error::corrupt(format!("made {written} bytes, expected {}", t.n_bytes))
                 .tensor(&t.name)

@@ -1,0 +1,52 @@
+//! The loader: what a path holds, and the canonical [`Model`] read from it by that format's
+//! reader. It sits above the readers (`torch`, `gguf::import`, `hf::read`); they build their
+//! tensors into a [`Model`] from [`crate::model`], below them, and never come back up here.
+
+use crate::error::Result;
+use crate::model::{Model, Source};
+use crate::torch::{Container, TorchCheckpoint};
+use std::path::Path;
+
+/// The formats a model is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A Hugging Face folder: `config.json` and safetensors.
+    HfFolder,
+    Gguf,
+    /// Anything else is taken for a torch checkpoint; its reader tells a zip archive from a
+    /// legacy stream and refuses what is neither.
+    Torch,
+}
+
+/// The format at `path`, from whether it is a folder and its first four bytes.
+pub fn sniff(path: &Path) -> Format {
+    if path.is_dir() {
+        return Format::HfFolder;
+    }
+    let mut head = [0u8; 4];
+    let read = std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));
+    if read.is_ok() && &head == crate::gguf::MAGIC {
+        Format::Gguf
+    } else {
+        Format::Torch
+    }
+}
+
+impl Model {
+    /// Open any supported checkpoint; reads only headers and metadata, never tensor data.
+    pub fn open(path: &Path) -> Result<Model> {
+        match sniff(path) {
+            Format::HfFolder => crate::hf::read::read(path),
+            Format::Gguf => crate::gguf::import::read(path),
+            Format::Torch => Model::from_torch(TorchCheckpoint::open(path)?),
+        }
+    }
+
+    pub fn from_torch(ckpt: TorchCheckpoint) -> Result<Model> {
+        let source = match ckpt.container {
+            Container::Zip { prefix } => Source::TorchZip { prefix },
+            Container::Legacy => Source::TorchLegacy,
+        };
+        Model::new(&ckpt.path, source, ckpt.file_size, ckpt.tensors)
+    }
+}
