@@ -8,14 +8,16 @@ RWKV-7 shape (default the 191M one, 12 x 768, vocab 65536, bf16), against copyin
 
 Prints wall time and peak resident memory (ru_maxrss of the child) for `cp` and for each
 rwkv-convert command, and the largest tensor's size, which bounds what must be in memory. The
-commands run in rounds (--rounds, default 7), one after another in each round with a `sync` and a
-second's rest before each, so that all meet the same state of a host whose disk speed drifts; a
+commands run in rounds (--rounds, default 7), one after another in each round, each writing to
+paths that do not exist yet (the previous round's outputs are removed first) after a `sync` and a
+second's rest, so that all meet the same state of a host whose disk speed drifts; a
 command's time is its best over the rounds, and each ratio is the median over the rounds of that
 round's ratio.
 The model is made with `rwkv-convert synth` (seeded random weights): no Python packages needed.
 """
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import time
@@ -24,8 +26,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIR = os.environ.get("BENCH_DIR", "/tmp/rwkv-convert-bench")
 
 
-def run(cmd):
-    """Wall seconds and peak RSS (MiB) of one run, from a settled disk."""
+def run(cmd, outputs):
+    """Wall seconds and peak RSS (MiB) of one run, to outputs that do not exist yet, from a settled disk."""
+    for p in outputs:
+        shutil.rmtree(p) if os.path.isdir(p) else os.path.exists(p) and os.remove(p)
     subprocess.run(["sync"], check=True)
     time.sleep(1)
     t = time.perf_counter()
@@ -62,22 +66,22 @@ def main():
     gguf = os.path.join(DIR, f"synth-{args.outtype}.gguf")
     hf = os.path.join(DIR, "synth-hf")
     commands = [
-        ("cp (same bytes)", ["cp", src, copy]),
+        ("cp (same bytes)", ["cp", src, copy], [copy]),
         # rwkv-convert fsyncs every output before renaming it into place; cp does not.
-        ("cp + sync (same durability)", ["sh", "-c", f"cp '{src}' '{copy}' && sync '{copy}'"]),
+        ("cp + sync (same durability)", ["sh", "-c", f"cp '{src}' '{copy}' && sync '{copy}'"], [copy]),
         (f"convert --to gguf --outtype {args.outtype}",
-         [binary, "convert", src, "--to", "gguf", gguf, "--outtype", args.outtype, "--force"]),
-        ("convert --to hf (keep bf16)", [binary, "convert", src, "--to", "hf", hf, "--force"]),
+         [binary, "convert", src, "--to", "gguf", gguf, "--outtype", args.outtype], [gguf]),
+        ("convert --to hf (keep bf16)", [binary, "convert", src, "--to", "hf", hf], [hf]),
     ]
     for q in args.quantize:
-        commands.append((f"quantize {q}",
-                         [binary, "quantize", gguf, os.path.join(DIR, f"synth-{q}.gguf"), q, "--force"]))
+        out = os.path.join(DIR, f"synth-{q}.gguf")
+        commands.append((f"quantize {q}", [binary, "quantize", gguf, out, q], [out]))
     rounds = []
     for i in range(args.rounds):
-        rounds.append({name: run(cmd) for name, cmd in commands})
+        rounds.append({name: run(cmd, outs) for name, cmd, outs in commands})
     best = lambda name: min(r[name][0] for r in rounds)
     ratio = lambda name, base: statistics.median(r[name][0] / r[base][0] for r in rounds)
-    rows = [(name, best(name), max(r[name][1] for r in rounds)) for name, _ in commands]
+    rows = [(name, best(name), max(r[name][1] for r in rounds)) for name, _, _ in commands]
     cp_name, sync_name = commands[0][0], commands[1][0]
     print(f"source {src}: {size:.1f} MiB; largest tensor (emb/head, bf16) {largest:.1f} MiB; "
           f"memory bound = largest + 64 MiB = {largest + 64:.1f} MiB")
