@@ -490,7 +490,7 @@ fn a_write_that_fails_part_way_leaves_nothing_behind() {
             let what = format!("limit {limit_kb} KiB of {size_kb}, --outtype {outtype}: {stderr}");
             assert_eq!(run.status.code(), Some(1), "{what}");
             // The quantized path writes a float GGUF next to the output first and names that
-            // temporary file (`.x.float-PID.gguf`) when it is the write that fails.
+            // temporary file (`.x.base-PID.gguf`) when it is the write that fails.
             let named = if outtype == "bf16" { stderr.contains("x.gguf") } else { stderr.contains("out/.x.") };
             assert!(named && stderr.contains("File too large"), "{what}");
             assert!(!stderr.contains("panicked"), "{what}");

@@ -1,7 +1,7 @@
 //! `rwkv-convert convert MODEL --to gguf OUT.gguf [--outtype f32|f16|bf16]`
 
 use anyhow::{bail, Result};
-use convert::gguf::export::{plan, OutType};
+use convert::gguf::export::{plan, write_base, OutType};
 use convert::Model;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
@@ -82,30 +82,25 @@ fn run_hf(args: &Args) -> Result<()> {
 fn run_quantized(args: &Args, ftype: quantize::ftype::FileType) -> Result<()> {
     super::check_output(&args.out, args.force)?;
     let model = Model::open(&args.model)?;
-    let float = match model.main_dtype() {
-        Some(convert::DType::F16) => OutType::F16,
-        Some(convert::DType::F32) => OutType::F32,
-        _ => OutType::BF16,
-    };
     let name =
         args.name.clone().unwrap_or_else(|| args.out.file_stem().unwrap_or_default().to_string_lossy().into_owned());
-    let tmp =
-        convert::output::TempPath::new(args.out.with_file_name(format!(".{}.float-{}.gguf", name, std::process::id())));
-    let tmp = tmp.path();
-    let (writer, tensors) = plan(&model, float, &name)?;
-    let bar = ProgressBar::new(tensors.len() as u64);
+    let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} tensors [{elapsed_precise}]").expect("template"),
     );
     bar.set_message("float GGUF");
-    let result = writer.write(tmp, true, &tensors, |i| bar.set_position(i as u64 + 1)).and_then(|()| {
-        let f = convert::gguf::GgufFile::open(tmp)?;
-        bar.set_position(0);
-        bar.set_message(format!("{} → {}", ftype.name(), args.out.display()));
-        convert::gguf::requantize::write(&f, &args.out, ftype, &Default::default(), args.force, |i| {
-            bar.set_position(i as u64 + 1)
-        })
-    });
+    let dir = args.out.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let result = write_base(&model, dir, &name, |n| bar.set_length(n as u64), |i| bar.set_position(i as u64 + 1))
+        .map_err(anyhow::Error::from)
+        .and_then(|tmp| {
+            let f = convert::gguf::GgufFile::open(tmp.path())?;
+            bar.set_position(0);
+            bar.set_message(format!("{} → {}", ftype.name(), args.out.display()));
+            convert::gguf::requantize::write(&f, &args.out, ftype, &Default::default(), args.force, |i| {
+                bar.set_position(i as u64 + 1)
+            })?;
+            Ok(())
+        });
     bar.finish_and_clear();
     result?;
     eprintln!("wrote {} ({})", args.out.display(), ftype.name());

@@ -248,6 +248,33 @@ pub fn ordered_rows(model: &Model) -> Vec<GgufRow> {
     out
 }
 
+/// The float type quantized files of `model` are made from: the source's own 16/32-bit type, as
+/// llama.cpp's converter writes it before llama-quantize runs; bf16 for other sources.
+pub fn base_outtype(model: &Model) -> OutType {
+    match model.main_dtype() {
+        Some(crate::DType::F16) => OutType::F16,
+        Some(crate::DType::F32) => OutType::F32,
+        _ => OutType::BF16,
+    }
+}
+
+/// The float GGUF (in [`base_outtype`]) that quantized files of `model` are made from, written to
+/// a temporary file in `dir` (removed when the returned path is dropped, or on an interrupt);
+/// `progress(i)` after tensor `i` of `total(n)`.
+pub fn write_base(
+    model: &Model,
+    dir: &std::path::Path,
+    name: &str,
+    total: impl FnOnce(usize),
+    progress: impl FnMut(usize),
+) -> Result<crate::output::TempPath> {
+    let tmp = crate::output::TempPath::new(dir.join(format!(".{name}.base-{}.gguf", std::process::id())));
+    let (writer, tensors) = plan(model, base_outtype(model), name)?;
+    total(tensors.len());
+    writer.write(tmp.path(), true, &tensors, progress)?;
+    Ok(tmp)
+}
+
 /// Everything a GGUF file of `model` holds, ready to stream out.
 pub fn plan<'a>(model: &'a Model, outtype: OutType, name: &str) -> Result<(GgufWriter, Vec<PendingTensor<'a>>)> {
     let mut writer = GgufWriter::new();

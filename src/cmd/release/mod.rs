@@ -9,7 +9,7 @@ mod variants;
 use super::manifest::{digest, FileEntry, Manifest, SourceEntry};
 use super::quality::{baseline, measure, Baseline, EvalArgs, EvalInputs, Measured};
 use anyhow::{bail, Context, Result};
-use convert::gguf::export::{plan, OutType};
+use convert::gguf::export::plan;
 use convert::gguf::imatrix::Imatrix;
 use convert::gguf::{requantize, GgufFile};
 use convert::Model;
@@ -271,13 +271,8 @@ pub fn run(args: Args) -> Result<()> {
     overall.set_style(style("{msg:>12} {bar:40} {pos}/{len} files [{elapsed_precise}]"));
     overall.set_message("release");
 
-    // The float file quantized variants start from: the source's own float type, as llama.cpp's
-    // converter would write it first.
-    let base_float = match model.main_dtype() {
-        Some(convert::DType::F16) => OutType::F16,
-        Some(convert::DType::F32) => OutType::F32,
-        _ => OutType::BF16,
-    };
+    // The float file quantized variants start from.
+    let base_float = convert::gguf::export::base_outtype(&model);
     let needs_base = set.iter().any(|v| v.float().is_none());
     let base_variant = set.iter().find(|v| v.float() == Some(base_float)).cloned();
     let job = Job {
@@ -309,15 +304,14 @@ pub fn run(args: Args) -> Result<()> {
                 job.base = Some(dir.join(v.file_name(&args.name)));
             }
             None => {
-                let p = convert::output::TempPath::new(dir.join(format!(
-                    ".{}.base-{}.gguf",
-                    args.name,
-                    std::process::id()
-                )));
-                let (writer, tensors) = plan(&model, base_float, &args.name)?;
                 let b = bar("base");
-                b.set_length(tensors.len() as u64);
-                writer.write(p.path(), true, &tensors, |i| b.set_position(i as u64 + 1))?;
+                let p = convert::gguf::export::write_base(
+                    &model,
+                    dir,
+                    &args.name,
+                    |n| b.set_length(n as u64),
+                    |i| b.set_position(i as u64 + 1),
+                )?;
                 b.finish_and_clear();
                 job.base = Some(p.path().to_path_buf());
                 temp_base = Some(p);
