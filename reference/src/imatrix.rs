@@ -2,17 +2,21 @@
 //! the sum over all tokens of the square of each input column, and the number of tokens. The
 //! quantizers weight each column's error by the mean square (`Σx² / n`).
 //!
-//! Recording is process-wide (the matrices are deep inside the engines): [`Recording::start`]
-//! turns it on and [`Recording::finish`] takes the sums; one recording at a time.
+//! The engine reports each product to an [`Observer`] its caller hands it
+//! ([`crate::Engine::hidden_observed`]); a [`Recorder`] is the observer that sums the statistics.
 
 use ndarray::ArrayView2;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-static ON: AtomicBool = AtomicBool::new(false);
-static SUMS: Mutex<BTreeMap<String, Stat>> = Mutex::new(BTreeMap::new());
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+/// What every product `x·Wᵀ` of a named matrix is shown to while an observed pass runs: the
+/// matrix's checkpoint name (e.g. `blocks.0.att.key.weight`) and its input rows.
+pub trait Observer: Sync {
+    fn observe(&self, name: &str, x: ArrayView2<f32>);
+}
+
+/// The observer of a pass: `None` for an unobserved one.
+pub type Obs<'a> = Option<&'a dyn Observer>;
 
 /// One matrix's statistics.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -23,47 +27,34 @@ pub struct Stat {
     pub count: u64,
 }
 
-/// A recording in progress; holds the process-wide lock until finished or dropped.
-pub struct Recording {
-    _guard: std::sync::MutexGuard<'static, ()>,
+/// Sums of squares per input column, per matrix, over everything it observes.
+#[derive(Default)]
+pub struct Recorder {
+    sums: Mutex<BTreeMap<String, Stat>>,
 }
 
-impl Recording {
-    pub fn start() -> Recording {
-        let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-        SUMS.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        ON.store(true, Ordering::SeqCst);
-        Recording { _guard: guard }
+impl Recorder {
+    pub fn new() -> Recorder {
+        Recorder::default()
     }
 
-    /// The statistics per checkpoint tensor name (e.g. `blocks.0.att.key.weight`).
+    /// The statistics per checkpoint tensor name.
     pub fn finish(self) -> BTreeMap<String, Stat> {
-        ON.store(false, Ordering::SeqCst);
-        std::mem::take(&mut *SUMS.lock().unwrap_or_else(|e| e.into_inner()))
+        self.sums.into_inner().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-impl Drop for Recording {
-    fn drop(&mut self) {
-        ON.store(false, Ordering::SeqCst);
-    }
-}
-
-/// Called by every product `x·Wᵀ`, with the matrix's checkpoint name (unnamed ones are not
-/// recorded).
-pub(crate) fn observe(name: Option<&str>, x: ArrayView2<f32>) {
-    if !ON.load(Ordering::Relaxed) {
-        return;
-    }
-    let Some(name) = name else { return };
-    let mut local = vec![0f64; x.ncols()];
-    for row in x.rows() {
-        for (s, &v) in local.iter_mut().zip(row) {
-            *s += v as f64 * v as f64;
+impl Observer for Recorder {
+    fn observe(&self, name: &str, x: ArrayView2<f32>) {
+        let mut local = vec![0f64; x.ncols()];
+        for row in x.rows() {
+            for (s, &v) in local.iter_mut().zip(row) {
+                *s += v as f64 * v as f64;
+            }
         }
+        let mut sums = self.sums.lock().unwrap_or_else(|e| e.into_inner());
+        let e = sums.entry(name.to_string()).or_insert_with(|| Stat { sum_sq: vec![0.0; x.ncols()], count: 0 });
+        e.sum_sq.iter_mut().zip(&local).for_each(|(a, b)| *a += b);
+        e.count += x.nrows() as u64;
     }
-    let mut sums = SUMS.lock().unwrap_or_else(|e| e.into_inner());
-    let e = sums.entry(name.to_string()).or_insert_with(|| Stat { sum_sq: vec![0.0; x.ncols()], count: 0 });
-    e.sum_sq.iter_mut().zip(&local).for_each(|(a, b)| *a += b);
-    e.count += x.nrows() as u64;
 }

@@ -73,7 +73,13 @@ impl Engine {
     /// Run `tokens` from `state` (moving it past them) and return the final hidden state of every
     /// position, after `ln_out` [T, C]. One token runs as GEMVs, several as GEMMs.
     pub fn hidden(&self, tokens: &[u32], state: &mut State) -> Array2<f32> {
-        on_pool(|| self.model.forward(tokens, state))
+        on_pool(|| self.model.forward(tokens, state, None))
+    }
+
+    /// [`Engine::hidden`], every product of a named matrix shown to `observer` (importance
+    /// statistics: [`imatrix::Recorder`]).
+    pub fn hidden_observed(&self, tokens: &[u32], state: &mut State, observer: &dyn imatrix::Observer) -> Array2<f32> {
+        on_pool(|| self.model.forward(tokens, state, Some(observer)))
     }
 
     /// Several independent sequences, each from its own state: their hidden states stacked
@@ -81,12 +87,17 @@ impl Engine {
     /// one GEMM over all the tokens); the other versions one after another.
     pub fn hidden_batch(&self, seqs: &[&[u32]], states: &mut [State]) -> Array2<f32> {
         assert_eq!(seqs.len(), states.len(), "one state per sequence");
-        on_pool(|| self.model.forward_batch(seqs, states))
+        on_pool(|| self.model.forward_batch(seqs, states, None))
     }
 
     /// Logits for hidden rows: `h·headᵀ` [T, V].
     pub fn head(&self, hidden: ArrayView2<f32>) -> Array2<f32> {
-        on_pool(|| self.model.head().forward(hidden))
+        on_pool(|| self.model.head().forward(hidden, None))
+    }
+
+    /// [`Engine::head`], its product shown to `observer`.
+    pub fn head_observed(&self, hidden: ArrayView2<f32>, observer: &dyn imatrix::Observer) -> Array2<f32> {
+        on_pool(|| self.model.head().forward(hidden, Some(observer)))
     }
 
     /// Sequence mode: all tokens at once; logits at every position.

@@ -5,6 +5,7 @@
 //! rows widened and packed as they are read (matrixmultiply where the CPU has no kernel). Tiles
 //! have a fixed size, so results never depend on the thread count.
 
+use crate::imatrix::Obs;
 use crate::kernels::{self, Float};
 use crate::qkernels::BlockInput;
 use ndarray::{linalg::general_mat_mul, Array2, ArrayView2, ArrayViewMut2, Axis};
@@ -163,9 +164,16 @@ impl Linear {
         }
     }
 
+    /// Show `x` to the pass's observer when this matrix has a checkpoint name.
+    fn observed(&self, x: ArrayView2<f32>, obs: Obs) {
+        if let (Some(o), Some(name)) = (obs, &self.name) {
+            o.observe(name, x);
+        }
+    }
+
     /// `x` [T, in] → [T, out].
-    pub fn forward(&self, x: ArrayView2<f32>) -> Array2<f32> {
-        crate::imatrix::observe(self.name.as_deref(), x);
+    pub fn forward(&self, x: ArrayView2<f32>, obs: Obs) -> Array2<f32> {
+        self.observed(x, obs);
         let mut out = Array2::zeros((x.nrows(), self.out_dim()));
         if x.nrows() == 1 {
             self.gemv(x.row(0).as_slice().expect("contiguous row"), out.as_slice_mut().expect("contiguous"));
@@ -267,14 +275,14 @@ impl Linear {
 
 /// Several products at once: for one token each, all GEMVs share a single parallel pass over
 /// row blocks (one wake-up of the thread pool instead of one per matrix); otherwise side by side.
-pub fn forward_many(items: &[(&Linear, ArrayView2<f32>)]) -> Vec<Array2<f32>> {
+pub fn forward_many(items: &[(&Linear, ArrayView2<f32>)], obs: Obs) -> Vec<Array2<f32>> {
     if items.iter().any(|(_, x)| x.nrows() != 1) {
         // Side by side: a LoRA factor of 32-128 rows is one GEMM tile, which one thread alone
         // would otherwise run while the others wait.
-        return items.par_iter().map(|(l, x)| l.forward(*x)).collect();
+        return items.par_iter().map(|(l, x)| l.forward(*x, obs)).collect();
     }
     const ROWS: usize = 64;
-    items.iter().for_each(|(l, x)| crate::imatrix::observe(l.name.as_deref(), *x));
+    items.iter().for_each(|(l, x)| l.observed(*x, obs));
     let mut outs: Vec<Array2<f32>> = items.iter().map(|(l, _)| Array2::zeros((1, l.out_dim()))).collect();
     let inputs: Vec<BlockInput> = items.iter().map(|(l, x)| l.input(x.as_slice().expect("contiguous row"))).collect();
     let mut tasks: Vec<(usize, usize, &mut [f32])> = Vec::new();
@@ -298,8 +306,8 @@ mod tests {
         let w = Array2::from_shape_fn((n, k), |(i, j)| ((i * 31 + j * 7) % 13) as f32 / 13.0 - 0.5);
         let x = Array2::from_shape_fn((t, k), |(i, j)| ((i * 17 + j * 3) % 11) as f32 / 11.0 - 0.5);
         let lin = Linear::new(w.clone());
-        let all = lin.forward(x.view());
-        let few = lin.forward(x.slice(ndarray::s![10..15, ..]));
+        let all = lin.forward(x.view(), None);
+        let few = lin.forward(x.slice(ndarray::s![10..15, ..]), None);
         for ti in (0..t).step_by(7) {
             if (10..15).contains(&ti) {
                 for o in 0..n {
@@ -307,7 +315,7 @@ mod tests {
                     assert!((few[[ti - 10, o]] as f64 - plain).abs() < 1e-5);
                 }
             }
-            let one = lin.forward(x.slice(ndarray::s![ti..ti + 1, ..]));
+            let one = lin.forward(x.slice(ndarray::s![ti..ti + 1, ..]), None);
             for o in 0..n {
                 let plain: f64 = (0..k).map(|j| w[[o, j]] as f64 * x[[ti, j]] as f64).sum();
                 assert!((all[[ti, o]] as f64 - plain).abs() < 1e-5);
@@ -316,19 +324,19 @@ mod tests {
         }
     }
 
-    /// Products of named matrices are recorded for the importance matrix while a recording runs,
-    /// squares summed per input column over all calls; unnamed ones are not.
+    /// Products of named matrices are shown to the pass's observer, squares summed per input
+    /// column over all calls; unnamed ones, and unobserved passes, are not.
     #[test]
     fn named_products_are_recorded_for_the_imatrix() {
-        use crate::imatrix::{Recording, Stat};
+        use crate::imatrix::{Recorder, Stat};
         use ndarray::array;
         let lin = Linear::named(array![[1.0f32, 0.0], [0.0, 1.0], [1.0, 1.0]], "m");
         let unnamed = Linear::new(array![[1.0f32, 2.0]]);
-        lin.forward(array![[5.0f32, 6.0]].view()); // before recording: not counted
-        let rec = Recording::start();
-        lin.forward(array![[1.0f32, -2.0], [3.0, 0.5]].view());
-        lin.forward(array![[2.0f32, 1.0]].view());
-        unnamed.forward(array![[9.0f32, 9.0]].view());
+        let rec = Recorder::new();
+        lin.forward(array![[5.0f32, 6.0]].view(), None); // not observed: not counted
+        lin.forward(array![[1.0f32, -2.0], [3.0, 0.5]].view(), Some(&rec));
+        lin.forward(array![[2.0f32, 1.0]].view(), Some(&rec));
+        unnamed.forward(array![[9.0f32, 9.0]].view(), Some(&rec));
         let stats = rec.finish();
         assert_eq!(stats.len(), 1);
         assert_eq!(stats["m"], Stat { sum_sq: vec![1.0 + 9.0 + 4.0, 4.0 + 0.25 + 1.0], count: 3 });

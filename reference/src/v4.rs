@@ -1,6 +1,7 @@
 //! RWKV-4: the official package's `att_one/att_seq` and `ffn_one/ffn_seq` in f32. Time-mix is a
 //! per-channel exponential moving average in the stable (aa, bb, pp) form; sigmoid receptance.
 
+use crate::imatrix::Obs;
 use crate::linear::Linear;
 use crate::ops::{self, sigmoid};
 use crate::state::State;
@@ -60,12 +61,12 @@ impl ChannelMixV4 {
     }
 
     /// `σ(rx·Rᵀ) ⊙ (relu²(kx·Kᵀ)·Vᵀ)` with `time_mix` token shift.
-    pub(crate) fn forward(&self, xx: ArrayView2<f32>, prev: ArrayView2<f32>) -> Array2<f32> {
+    pub(crate) fn forward(&self, xx: ArrayView2<f32>, prev: ArrayView2<f32>, obs: Obs) -> Array2<f32> {
         let kx = ops::mix(xx, prev, &self.mix_k);
         let rx = ops::mix(xx, prev, &self.mix_r);
-        let r = ops::map(self.receptance.forward(rx.view()), sigmoid);
-        let k = ops::map(self.key.forward(kx.view()), ops::relu_sq);
-        r * self.value.forward(k.view())
+        let r = ops::map(self.receptance.forward(rx.view(), obs), sigmoid);
+        let k = ops::map(self.key.forward(kx.view(), obs), ops::relu_sq);
+        r * self.value.forward(k.view(), obs)
     }
 }
 
@@ -108,10 +109,11 @@ impl RwkvV4 {
         prev: ArrayView2<f32>,
         state: &mut State,
         i: usize,
+        obs: Obs,
     ) -> Array2<f32> {
-        let k = att.key.forward(ops::mix(xx, prev, &att.mix_k).view());
-        let v = att.value.forward(ops::mix(xx, prev, &att.mix_v).view());
-        let r = ops::map(att.receptance.forward(ops::mix(xx, prev, &att.mix_r).view()), sigmoid);
+        let k = att.key.forward(ops::mix(xx, prev, &att.mix_k).view(), obs);
+        let v = att.value.forward(ops::mix(xx, prev, &att.mix_v).view(), obs);
+        let r = ops::map(att.receptance.forward(ops::mix(xx, prev, &att.mix_r).view(), obs), sigmoid);
         let mut wkv = Array2::zeros(k.raw_dim());
         let [_, aa, bb, pp, _] =
             state.tensors.get_disjoint_mut([5 * i, 5 * i + 1, 5 * i + 2, 5 * i + 3, 5 * i + 4]).expect("distinct");
@@ -126,7 +128,7 @@ impl RwkvV4 {
             Kernel::Plain => wkv::v4::plain(&att.first, &att.decay, ks, vs, s, out),
             Kernel::Fast => wkv::v4::fast(&att.first, &att.decay, ks, vs, s, out),
         }
-        att.output.forward((r * wkv).view())
+        att.output.forward((r * wkv).view(), obs)
     }
 }
 
@@ -139,15 +141,15 @@ impl crate::rwkv::Rwkv for RwkvV4 {
         }
         s
     }
-    fn forward(&self, tokens: &[u32], state: &mut State) -> Array2<f32> {
+    fn forward(&self, tokens: &[u32], state: &mut State, obs: Obs) -> Array2<f32> {
         let mut x = self.emb.rows(tokens);
         for (i, layer) in self.layers.iter().enumerate() {
             let xx = ops::layer_norm(x.view(), &layer.ln1.0, &layer.ln1.1);
             let prev = ops::shift(xx.view(), state.slot(5 * i));
-            x += &self.time_mix(&layer.att, xx.view(), prev.view(), state, i);
+            x += &self.time_mix(&layer.att, xx.view(), prev.view(), state, i, obs);
             let xx = ops::layer_norm(x.view(), &layer.ln2.0, &layer.ln2.1);
             let prev = ops::shift(xx.view(), state.slot(5 * i + 4));
-            x += &layer.ffn.forward(xx.view(), prev.view());
+            x += &layer.ffn.forward(xx.view(), prev.view(), obs);
         }
         ops::layer_norm(x.view(), &self.ln_out.0, &self.ln_out.1)
     }

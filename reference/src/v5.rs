@@ -2,6 +2,7 @@
 //! per channel (5.2), receptance without sigmoid, GroupNorm `ln_x`, silu gate from 5.1 on.
 //! The channel-mix is RWKV-4's.
 
+use crate::imatrix::Obs;
 use crate::linear::Linear;
 use crate::ops::{self, silu};
 use crate::state::State;
@@ -106,18 +107,25 @@ impl RwkvV5 {
         })
     }
 
-    fn time_mix(&self, att: &TimeMixV5, xx: ArrayView2<f32>, prev: ArrayView2<f32>, s: &mut [f32]) -> Array2<f32> {
-        let r = att.receptance.forward(ops::mix(xx, prev, &att.mix_r).view());
-        let k = att.key.forward(ops::mix(xx, prev, &att.mix_k).view());
-        let v = att.value.forward(ops::mix(xx, prev, &att.mix_v).view());
+    fn time_mix(
+        &self,
+        att: &TimeMixV5,
+        xx: ArrayView2<f32>,
+        prev: ArrayView2<f32>,
+        s: &mut [f32],
+        obs: Obs,
+    ) -> Array2<f32> {
+        let r = att.receptance.forward(ops::mix(xx, prev, &att.mix_r).view(), obs);
+        let k = att.key.forward(ops::mix(xx, prev, &att.mix_k).view(), obs);
+        let v = att.value.forward(ops::mix(xx, prev, &att.mix_v).view(), obs);
         let t_len = xx.nrows();
         let w: Vec<f32> = (0..t_len).flat_map(|_| att.decay.iter().copied()).collect();
         let mut y = wkv::v5::run(self.kernel, self.head_size, &r, &k, &v, &w, &att.bonus, s);
         ops::group_norm(y.view_mut(), self.n_head, &att.ln_x.0, &att.ln_x.1, ops::GN_EPS);
         if let Some((mix_g, gate)) = &att.gate {
-            y *= &ops::map(gate.forward(ops::mix(xx, prev, mix_g).view()), silu);
+            y *= &ops::map(gate.forward(ops::mix(xx, prev, mix_g).view(), obs), silu);
         }
-        att.output.forward(y.view())
+        att.output.forward(y.view(), obs)
     }
 }
 
@@ -127,15 +135,15 @@ impl crate::rwkv::Rwkv for RwkvV5 {
         let (h, n) = (self.n_head, self.head_size);
         State::zeros(&(0..self.layers.len()).flat_map(|_| [vec![c], vec![h, n, n], vec![c]]).collect::<Vec<_>>())
     }
-    fn forward(&self, tokens: &[u32], state: &mut State) -> Array2<f32> {
+    fn forward(&self, tokens: &[u32], state: &mut State, obs: Obs) -> Array2<f32> {
         let mut x = self.emb.rows(tokens);
         for (i, layer) in self.layers.iter().enumerate() {
             let xx = ops::layer_norm(x.view(), &layer.ln1.0, &layer.ln1.1);
             let prev = ops::shift(xx.view(), state.slot(3 * i));
-            x += &self.time_mix(&layer.att, xx.view(), prev.view(), state.slot(3 * i + 1));
+            x += &self.time_mix(&layer.att, xx.view(), prev.view(), state.slot(3 * i + 1), obs);
             let xx = ops::layer_norm(x.view(), &layer.ln2.0, &layer.ln2.1);
             let prev = ops::shift(xx.view(), state.slot(3 * i + 2));
-            x += &layer.ffn.forward(xx.view(), prev.view());
+            x += &layer.ffn.forward(xx.view(), prev.view(), obs);
         }
         ops::layer_norm(x.view(), &self.ln_out.0, &self.ln_out.1)
     }

@@ -1,6 +1,7 @@
 //! RWKV-6 "Finch": RWKV-5.2's multi-head state with a data-dependent token shift (a 5-way LoRA
 //! over the previous-minus-current difference) and a data-dependent per-token decay.
 
+use crate::imatrix::Obs;
 use crate::linear::Linear;
 use crate::ops::{self, sigmoid, silu};
 use crate::state::State;
@@ -133,14 +134,21 @@ impl RwkvV6 {
         })
     }
 
-    fn time_mix(&self, att: &TimeMixV6, xx: ArrayView2<f32>, prev: ArrayView2<f32>, s: &mut [f32]) -> Array2<f32> {
+    fn time_mix(
+        &self,
+        att: &TimeMixV6,
+        xx: ArrayView2<f32>,
+        prev: ArrayView2<f32>,
+        s: &mut [f32],
+        obs: Obs,
+    ) -> Array2<f32> {
         let dm = att.maa_w2[0].in_dim();
         let xxx = ops::lerp(xx, prev, &att.maa_x);
-        let m = ops::map(att.maa_w1.forward(xxx.view()), f32::tanh);
+        let m = ops::map(att.maa_w1.forward(xxx.view(), obs), f32::tanh);
         // x_c = xx + (prev − xx)·(maa_c + m_c·W2[c]) for c in w, k, v, r, g.
         let mixed: Vec<Array2<f32>> = (0..5)
             .map(|c| {
-                let mc = att.maa_w2[c].forward(m.slice(s![.., c * dm..(c + 1) * dm]).as_standard_layout().view());
+                let mc = att.maa_w2[c].forward(m.slice(s![.., c * dm..(c + 1) * dm]).as_standard_layout().view(), obs);
                 let mut out = xx.to_owned();
                 ndarray::Zip::from(&mut out)
                     .and(&prev)
@@ -151,11 +159,11 @@ impl RwkvV6 {
             })
             .collect();
         let [xw, xk, xv, xr, xg] = [&mixed[0], &mixed[1], &mixed[2], &mixed[3], &mixed[4]];
-        let r = att.receptance.forward(xr.view());
-        let k = att.key.forward(xk.view());
-        let v = att.value.forward(xv.view());
-        let g = ops::map(att.gate.forward(xg.view()), silu);
-        let lora = att.decay_w2.forward(ops::map(att.decay_w1.forward(xw.view()), f32::tanh).view());
+        let r = att.receptance.forward(xr.view(), obs);
+        let k = att.key.forward(xk.view(), obs);
+        let v = att.value.forward(xv.view(), obs);
+        let g = ops::map(att.gate.forward(xg.view(), obs), silu);
+        let lora = att.decay_w2.forward(ops::map(att.decay_w1.forward(xw.view(), obs), f32::tanh).view(), obs);
         let w = ops::map(ops::add_row(lora, &att.decay), |d| (-d.exp()).exp());
         let mut y = crate::wkv::v5::run(
             self.kernel,
@@ -169,7 +177,7 @@ impl RwkvV6 {
         );
         ops::group_norm(y.view_mut(), self.n_head, &att.ln_x.0, &att.ln_x.1, ops::GN_EPS);
         y *= &g;
-        att.output.forward(y.view())
+        att.output.forward(y.view(), obs)
     }
 }
 
@@ -186,18 +194,19 @@ impl crate::rwkv::Rwkv for RwkvV6 {
         }
         s
     }
-    fn forward(&self, tokens: &[u32], state: &mut State) -> Array2<f32> {
+    fn forward(&self, tokens: &[u32], state: &mut State, obs: Obs) -> Array2<f32> {
         let mut x = self.emb.rows(tokens);
         for (i, layer) in self.layers.iter().enumerate() {
             let xx = ops::layer_norm(x.view(), &layer.ln1.0, &layer.ln1.1);
             let prev = ops::shift(xx.view(), state.slot(3 * i));
-            x += &self.time_mix(&layer.att, xx.view(), prev.view(), state.slot(3 * i + 1));
+            x += &self.time_mix(&layer.att, xx.view(), prev.view(), state.slot(3 * i + 1), obs);
             let xx = ops::layer_norm(x.view(), &layer.ln2.0, &layer.ln2.1);
             let prev = ops::shift(xx.view(), state.slot(3 * i + 2));
             let ffn = &layer.ffn;
-            let r = ops::map(ffn.receptance.forward(ops::lerp(xx.view(), prev.view(), &ffn.maa_r).view()), sigmoid);
-            let k = ops::map(ffn.key.forward(ops::lerp(xx.view(), prev.view(), &ffn.maa_k).view()), ops::relu_sq);
-            x += &(r * ffn.value.forward(k.view()));
+            let r =
+                ops::map(ffn.receptance.forward(ops::lerp(xx.view(), prev.view(), &ffn.maa_r).view(), obs), sigmoid);
+            let k = ops::map(ffn.key.forward(ops::lerp(xx.view(), prev.view(), &ffn.maa_k).view(), obs), ops::relu_sq);
+            x += &(r * ffn.value.forward(k.view(), obs));
         }
         ops::layer_norm(x.view(), &self.ln_out.0, &self.ln_out.1)
     }

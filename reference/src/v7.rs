@@ -2,6 +2,7 @@
 //! Time-mix: a generalised delta rule with a data-dependent decay, in-context learning rate `a`,
 //! value residual from layer 0 and an output gate; channel-mix: relu² with no receptance.
 
+use crate::imatrix::Obs;
 use crate::linear::{forward_many, Linear};
 use crate::ops::{self, sigmoid};
 use crate::state::State;
@@ -150,6 +151,7 @@ impl RwkvV7 {
         spans: &[std::ops::Range<usize>],
         states: &mut [&mut [f32]],
         v_first: &mut Array2<f32>,
+        obs: Obs,
     ) -> Array2<f32> {
         let (h, n) = (self.n_head, self.head_size);
         let lerp = |m: &[f32]| ops::lerp(xx, prev, m);
@@ -167,7 +169,7 @@ impl RwkvV7 {
         if let Some((_, v1, _)) = &att.v_residual {
             first.push((v1, xv.view()));
         }
-        let mut p = forward_many(&first).into_iter();
+        let mut p = forward_many(&first, obs).into_iter();
         let (r, mut k, mut v) = (p.next().expect("r"), p.next().expect("k"), p.next().expect("v"));
         let (w_mid, a_mid) = (ops::map(p.next().expect("w1"), f32::tanh), p.next().expect("a1"));
         let g_mid = ops::map(p.next().expect("g1"), sigmoid);
@@ -176,7 +178,7 @@ impl RwkvV7 {
         if let (Some((_, _, v2)), Some(vm)) = (&att.v_residual, &v_mid) {
             second.push((v2, vm.view()));
         }
-        let mut q = forward_many(&second).into_iter();
+        let mut q = forward_many(&second, obs).into_iter();
         let (wl, a_lin, g) = (q.next().expect("w2"), q.next().expect("a2"), q.next().expect("g2"));
         let v_gate_lin = q.next();
         let a = ops::map(ops::add_row(a_lin, &att.a0), sigmoid);
@@ -240,7 +242,7 @@ impl RwkvV7 {
             }
         }
         y *= &g;
-        att.output.forward(y.view())
+        att.output.forward(y.view(), obs)
     }
 }
 
@@ -255,12 +257,13 @@ impl RwkvV7 {
         xx: ArrayView2<f32>,
         prev: ArrayView2<f32>,
         tokens: &[u32],
+        obs: Obs,
     ) -> Array2<f32> {
         let kx = ops::lerp(xx, prev, &ffn.x_k);
-        let mut k = ops::map(ffn.key.forward(kx.view()), ops::relu_sq);
+        let mut k = ops::map(ffn.key.forward(kx.view(), obs), ops::relu_sq);
         if let Some(de) = &ffn.deep_embed {
             // ss = (xx·s1)·T_tok, T_tok viewed [R, R]; then k ⊙= ss·s2 + s0.
-            let xs1 = de.s1.forward(xx);
+            let xs1 = de.s1.forward(xx, obs);
             let r = de.rank;
             let mut ss = Array2::<f32>::zeros((tokens.len(), r));
             for (t, &tok) in tokens.iter().enumerate() {
@@ -269,9 +272,9 @@ impl RwkvV7 {
                     ss[[t, q]] = (0..r).map(|p| xs1[[t, p]] * table[p * r + q]).sum();
                 }
             }
-            k *= &ops::add_row(de.s2.forward(ss.view()), &de.s0);
+            k *= &ops::add_row(de.s2.forward(ss.view(), obs), &de.s0);
         }
-        ffn.value.forward(k.view())
+        ffn.value.forward(k.view(), obs)
     }
 
     /// `s_emb[tok] + ln0(emb[tok])·s_emb_xᵀ`: the package precomputes this for every token at load.
@@ -280,7 +283,7 @@ impl RwkvV7 {
         let mut table = de.s_emb.row_f32(tok as usize, width).expect("a row of the table");
         let mut e = Array2::zeros((1, self.emb.dim()));
         self.emb.row(tok, e.as_slice_mut().expect("contiguous"));
-        for (x, y) in table.iter_mut().zip(de.s_emb_x.forward(e.view()).iter()) {
+        for (x, y) in table.iter_mut().zip(de.s_emb_x.forward(e.view(), None).iter()) {
             *x += y;
         }
         table
@@ -309,14 +312,14 @@ impl crate::rwkv::Rwkv for RwkvV7 {
         State::zeros(&shapes)
     }
     /// Hidden states after `ln_out` for every token, [T, C]; the state moves past the tokens.
-    fn forward(&self, tokens: &[u32], state: &mut State) -> Array2<f32> {
-        self.forward_batch(&[tokens], std::slice::from_mut(state))
+    fn forward(&self, tokens: &[u32], state: &mut State, obs: Obs) -> Array2<f32> {
+        self.forward_batch(&[tokens], std::slice::from_mut(state), obs)
     }
     /// Several independent sequences, each from its own state: their tokens are stacked into one
     /// `[ΣT, C]` matrix, so every projection is one product over all of them (many short documents
     /// then run as long GEMMs); only the recurrences (token shift, WKV) go sequence by sequence.
     /// Returns the stacked hidden states, sequence after sequence.
-    fn forward_batch(&self, seqs: &[&[u32]], states: &mut [State]) -> Array2<f32> {
+    fn forward_batch(&self, seqs: &[&[u32]], states: &mut [State], obs: Obs) -> Array2<f32> {
         assert_eq!(seqs.len(), states.len(), "one state per sequence");
         let tokens: Vec<u32> = seqs.concat();
         let mut spans = Vec::with_capacity(seqs.len());
@@ -330,11 +333,11 @@ impl crate::rwkv::Rwkv for RwkvV7 {
             let xx = ops::layer_norm(x.view(), &layer.ln1.0, &layer.ln1.1);
             let prev = shift_each(xx.view(), &spans, states, 3 * i);
             let mut wkv: Vec<&mut [f32]> = states.iter_mut().map(|s| s.slot(3 * i + 1)).collect();
-            let out = self.time_mix(&layer.att, xx.view(), prev.view(), &spans, &mut wkv, &mut v_first);
+            let out = self.time_mix(&layer.att, xx.view(), prev.view(), &spans, &mut wkv, &mut v_first, obs);
             x += &out;
             let xx = ops::layer_norm(x.view(), &layer.ln2.0, &layer.ln2.1);
             let prev = shift_each(xx.view(), &spans, states, 3 * i + 2);
-            x += &self.channel_mix(&layer.ffn, xx.view(), prev.view(), &tokens);
+            x += &self.channel_mix(&layer.ffn, xx.view(), prev.view(), &tokens, obs);
         }
         ops::layer_norm(x.view(), &self.ln_out.0, &self.ln_out.1)
     }

@@ -48,12 +48,12 @@ pub fn compute(
     // Whole chunks only, as llama-imatrix; a text shorter than one chunk is one chunk.
     let chunk = chunk.max(2);
     let chunks: Vec<&[u32]> = tokens.chunks(chunk).filter(|c| c.len() == chunk || tokens.len() < chunk).collect();
-    let rec = reference::imatrix::Recording::start();
+    let rec = reference::imatrix::Recorder::new();
     for (i, c) in chunks.iter().enumerate() {
         let mut state = engine.new_state();
-        let hidden = engine.hidden(c, &mut state);
+        let hidden = engine.hidden_observed(c, &mut state, &rec);
         if process_output {
-            engine.head(hidden.view());
+            engine.head_observed(hidden.view(), &rec);
         }
         progress(i + 1, chunks.len());
     }
