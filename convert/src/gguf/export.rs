@@ -3,7 +3,7 @@
 //! (`convert_hf_to_gguf.py` on the HF/fla checkpoint); RWKV-4/5 use our documented layouts.
 
 use super::{GgufWriter, PendingTensor, Value};
-use crate::arch::gguf::{arch_name, rows, GgufRow, Transform};
+use crate::arch::gguf::{arch_name, hp_keys, rows, GgufRow, Transform};
 use crate::arch::Version;
 use crate::emit::{check_finite, check_fits, encode};
 use crate::error::{Error, Result};
@@ -80,32 +80,12 @@ pub fn metadata(model: &Model, outtype: OutType, name: &str) -> Result<Vec<(Stri
         (k("block_count"), u32v(hp.n_layer)),
         (k("attention.layer_norm_epsilon"), Value::F32(1e-5)),
     ]);
-    match model.version {
-        Version::V4 => {}
-        Version::V5_0 | Version::V5_1 | Version::V5_2 => {
-            kv.push((k("version"), Value::Str(model.version.as_str().into())));
-            kv.push((k("bonus_is_faaaa"), Value::Bool(model.version == Version::V5_2 || hp.bonus_is_faaaa)));
-            kv.push((k("wkv.head_size"), u32v(hp.head_size.unwrap_or(0))));
-        }
-        Version::V6 => {
-            kv.push((k("rescale_every_n_layers"), u32v(crate::arch::v6::RESCALE_EVERY)));
-            kv.push((k("wkv.head_size"), u32v(hp.head_size.unwrap_or(0))));
-            kv.push((k("time_mix_extra_dim"), u32v(hp.time_mix_extra_dim.unwrap_or(0))));
-            kv.push((k("time_decay_extra_dim"), u32v(hp.time_decay_extra_dim.unwrap_or(0))));
-        }
-        Version::V7 => {
-            if hp.deep_embed.is_some() {
-                return Err(Error::unsupported(
-                    "RWKV-7 DeepEmbed has no GGUF layout: llama.cpp does not implement its per-token FFN tables",
-                ));
-            }
-            kv.push((k("wkv.head_size"), u32v(hp.head_size.unwrap_or(0))));
-            kv.push((k("attention.decay_lora_rank"), u32v(hp.decay_lora.unwrap_or(0))));
-            kv.push((k("attention.iclr_lora_rank"), u32v(hp.a_lora.unwrap_or(0))));
-            kv.push((k("attention.value_residual_mix_lora_rank"), u32v(hp.v_lora.or(hp.a_lora).unwrap_or(0))));
-            kv.push((k("attention.gate_lora_rank"), u32v(hp.gate_lora.unwrap_or(0))));
-        }
+    if model.version == Version::V7 && hp.deep_embed.is_some() {
+        return Err(Error::unsupported(
+            "RWKV-7 DeepEmbed has no GGUF layout: llama.cpp does not implement its per-token FFN tables",
+        ));
     }
+    kv.extend(hp_keys(model.version).iter().map(|key| (k(key.name()), key.value(model.version, hp))));
     kv.push((k("feed_forward_length"), u32v(hp.dim_ffn)));
     kv.push(("general.file_type".into(), Value::U32(outtype.file_type())));
     kv.push((k("attention.head_count"), Value::U32(0)));

@@ -73,28 +73,8 @@ fn hparams(f: &GgufFile) -> Result<(Version, HParams)> {
         )));
     }
     hp.dim_att = tensor(f, "blk.0.time_mix_key.weight")?.shape()[0];
-    if version != Version::V4 {
-        let n = get_u(f, &k("wkv.head_size"))?;
-        hp.head_size = Some(n);
-        hp.n_head = Some(hp.dim_att / n.max(1));
-    }
-    match version {
-        Version::V5_0 | Version::V5_1 => {
-            hp.bonus_is_faaaa = matches!(f.get("rwkv5.bonus_is_faaaa"), Some(Value::Bool(true)));
-        }
-        Version::V6 => {
-            hp.time_mix_extra_dim = Some(get_u(f, &k("time_mix_extra_dim"))?);
-            hp.time_decay_extra_dim = Some(get_u(f, &k("time_decay_extra_dim"))?);
-        }
-        Version::V7 => {
-            hp.decay_lora = Some(get_u(f, &k("attention.decay_lora_rank"))?);
-            hp.a_lora = Some(get_u(f, &k("attention.iclr_lora_rank"))?);
-            hp.gate_lora = Some(get_u(f, &k("attention.gate_lora_rank"))?);
-            if hp.n_layer > 1 {
-                hp.v_lora = Some(get_u(f, &k("attention.value_residual_mix_lora_rank"))?);
-            }
-        }
-        _ => {}
+    for key in crate::arch::gguf::hp_keys(version) {
+        key.read(version, f.get(&k(key.name())), &mut hp)?;
     }
     Ok((version, hp))
 }
