@@ -1,4 +1,8 @@
-//! Reading RWKV checkpoints into one canonical [`Model`]; later, name tables and writers per target.
+//! RWKV checkpoints in and out of one canonical [`Model`]. Data flows one way: a format reader
+//! (`torch`, `gguf::import`, `hf::read`), chosen by [`load`], builds the `Model` (BlinkDL names,
+//! bytes left in the source's map) through the version tables in [`arch`]; a writer
+//! (`gguf::export`, `hf`) maps it out through the same tables, streaming each tensor through
+//! [`emit`] into an [`output`] file. Nothing below a reader imports it back.
 
 pub mod arch;
 pub mod dtype;
