@@ -4,6 +4,7 @@
 //! per storage type ([`kernels`], [`qkernels`]) and the prefill GEMM ([`gemm`]). [`Engine`] holds
 //! any version and runs its passes on the rayon pool.
 
+mod channel_mix;
 pub mod compare;
 pub mod eval;
 pub mod gemm;

@@ -1,6 +1,7 @@
 //! RWKV-4: the official package's `att_one/att_seq` and `ffn_one/ffn_seq` in f32. Time-mix is a
 //! per-channel exponential moving average in the stable (aa, bb, pp) form; sigmoid receptance.
 
+use crate::channel_mix::ChannelMixV4;
 use crate::imatrix::Obs;
 use crate::linear::Linear;
 use crate::ops::{self, sigmoid};
@@ -24,14 +25,6 @@ struct TimeMixV4 {
     output: Linear,
 }
 
-pub(crate) struct ChannelMixV4 {
-    pub mix_k: Vec<f32>,
-    pub mix_r: Vec<f32>,
-    pub key: Linear,
-    pub receptance: Linear,
-    pub value: Linear,
-}
-
 struct Layer {
     ln1: (Vec<f32>, Vec<f32>),
     ln2: (Vec<f32>, Vec<f32>),
@@ -45,29 +38,6 @@ pub struct RwkvV4 {
     ln_out: (Vec<f32>, Vec<f32>),
     pub head: Linear,
     pub kernel: Kernel,
-}
-
-impl ChannelMixV4 {
-    /// Shared with RWKV-5, whose channel-mix is the same.
-    pub(crate) fn load(w: &Weights, i: usize) -> Result<ChannelMixV4> {
-        let f = |n: &str| format!("blocks.{i}.ffn.{n}");
-        Ok(ChannelMixV4 {
-            mix_k: w.vec(&f("time_mix_k"))?,
-            mix_r: w.vec(&f("time_mix_r"))?,
-            key: w.linear(&f("key.weight"))?,
-            receptance: w.linear(&f("receptance.weight"))?,
-            value: w.linear(&f("value.weight"))?,
-        })
-    }
-
-    /// `σ(rx·Rᵀ) ⊙ (relu²(kx·Kᵀ)·Vᵀ)` with `time_mix` token shift.
-    pub(crate) fn forward(&self, xx: ArrayView2<f32>, prev: ArrayView2<f32>, obs: Obs) -> Array2<f32> {
-        let kx = ops::mix(xx, prev, &self.mix_k);
-        let rx = ops::mix(xx, prev, &self.mix_r);
-        let r = ops::map(self.receptance.forward(rx.view(), obs), sigmoid);
-        let k = ops::map(self.key.forward(kx.view(), obs), ops::relu_sq);
-        r * self.value.forward(k.view(), obs)
-    }
 }
 
 impl RwkvV4 {

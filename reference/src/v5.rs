@@ -2,11 +2,11 @@
 //! per channel (5.2), receptance without sigmoid, GroupNorm `ln_x`, silu gate from 5.1 on.
 //! The channel-mix is RWKV-4's.
 
+use crate::channel_mix::ChannelMixV4;
 use crate::imatrix::Obs;
 use crate::linear::Linear;
 use crate::ops::{self, silu};
 use crate::state::State;
-use crate::v4::ChannelMixV4;
 use crate::weights::{Embedding, Weights};
 use crate::{wkv, Kernel, Options};
 use convert::arch::Version;
