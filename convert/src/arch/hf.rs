@@ -14,6 +14,12 @@ pub struct HfRow {
     pub shape: Vec<usize>,
 }
 
+/// RWKV-4/5/6: the official converters rename only, and by these pieces (BlinkDL's, HF's), read
+/// left to right to write and right to left to read back: the `rwkv.` prefix, `att`→`attention`,
+/// `ffn`→`feed_forward`, `ln0`→`pre_ln`; shapes stay.
+const RENAMES: [(&str, &str); 4] =
+    [("emb.weight", "embeddings.weight"), (".att.", ".attention."), (".ffn.", ".feed_forward."), (".ln0.", ".pre_ln.")];
+
 /// RWKV-4/5 mixing vectors: BlinkDL's short suffix and the HF name's long one.
 const MIX_SUFFIXES: [(&str, &str); 4] = [
     ("time_mix_k", "time_mix_key"),
@@ -22,80 +28,96 @@ const MIX_SUFFIXES: [(&str, &str); 4] = [
     ("time_mix_g", "time_mix_gate"),
 ];
 
-/// RWKV-4/5/6: the official converters rename only (`rwkv.` prefix, `att`→`attention`,
-/// `ffn`→`feed_forward`, `ln0`→`pre_ln`, `time_mix_k`→`time_mix_key`, …); shapes stay.
-fn renamed(blink: &str) -> String {
-    if blink == "head.weight" {
-        return blink.to_string();
-    }
-    let mut s = blink
-        .replace("emb.weight", "embeddings.weight")
-        .replace(".att.", ".attention.")
-        .replace(".ffn.", ".feed_forward.");
-    s = s.replace("blocks.0.ln0.", "blocks.0.pre_ln.");
-    for (short, long) in MIX_SUFFIXES {
-        if let Some(stem) = s.strip_suffix(short) {
-            s = format!("{stem}{long}");
+/// [`RENAMES`] and [`MIX_SUFFIXES`] one way: `to_hf` from BlinkDL's names, else back.
+fn rename(name: &str, to_hf: bool) -> String {
+    let pick = |(blink, hf): (&'static str, &'static str)| if to_hf { (blink, hf) } else { (hf, blink) };
+    let mut s = RENAMES.into_iter().map(pick).fold(name.to_string(), |s, (from, to)| s.replace(from, to));
+    for (from, to) in MIX_SUFFIXES.into_iter().map(pick) {
+        if let Some(stem) = s.strip_suffix(from) {
+            s = format!("{stem}{to}");
         }
     }
-    format!("rwkv.{s}")
+    s
 }
 
-/// fla's RWKV-7 names (`utils/convert_from_rwkv7.py`, layout since 2025-04).
-fn fla_v7(blink: &str, shape: &[usize], hp: &HParams) -> Option<HfRow> {
-    let c = hp.n_embd;
-    let row = |hf: String, transform: Transform, shape: Vec<usize>| {
-        Some(HfRow { hf, source: blink.to_string(), transform, shape })
+/// How a row's written shape follows from the BlinkDL tensor's.
+#[derive(Clone, Copy)]
+enum Written {
+    Same,
+    /// Without its dimensions of 1 (`[1, 1, C]` → `[C]`).
+    Squeezed,
+    /// Reversed (the written side of a transpose).
+    Reversed,
+}
+
+/// fla's RWKV-7 names (`utils/convert_from_rwkv7.py`, layout since 2025-04): BlinkDL's name under
+/// `blocks.N.`, fla's under `model.layers.N.`, the transform, the written shape. Read left to
+/// right to write, right to left to read back.
+const FLA_V7_LAYER: [(&str, &str, Transform, Written); 35] = {
+    use Transform::{Copy, Transpose};
+    use Written::{Reversed, Same, Squeezed};
+    [
+        ("ln0.weight", "pre_norm.weight", Copy, Same),
+        ("ln0.bias", "pre_norm.bias", Copy, Same),
+        ("ln1.weight", "attn_norm.weight", Copy, Same),
+        ("ln1.bias", "attn_norm.bias", Copy, Same),
+        ("ln2.weight", "ffn_norm.weight", Copy, Same),
+        ("ln2.bias", "ffn_norm.bias", Copy, Same),
+        ("att.x_r", "attn.x_r", Copy, Same),
+        ("att.x_w", "attn.x_w", Copy, Same),
+        ("att.x_k", "attn.x_k", Copy, Same),
+        ("att.x_v", "attn.x_v", Copy, Same),
+        ("att.x_a", "attn.x_a", Copy, Same),
+        ("att.x_g", "attn.x_g", Copy, Same),
+        ("att.k_k", "attn.k_k", Copy, Squeezed),
+        ("att.k_a", "attn.k_a", Copy, Squeezed),
+        ("att.r_k", "attn.r_k", Copy, Same),
+        ("att.w0", "attn.w_lora.lora.2.bias", Copy, Squeezed),
+        ("att.w1", "attn.w_lora.lora.0.weight", Transpose, Reversed),
+        ("att.w2", "attn.w_lora.lora.2.weight", Transpose, Reversed),
+        ("att.a0", "attn.a_lora.lora.2.bias", Copy, Squeezed),
+        ("att.a1", "attn.a_lora.lora.0.weight", Transpose, Reversed),
+        ("att.a2", "attn.a_lora.lora.2.weight", Transpose, Reversed),
+        // Layer 0 has no value residual (BlinkDL's table ignores it there; fla has no v_lora).
+        ("att.v0", "attn.v_lora.lora.2.bias", Copy, Squeezed),
+        ("att.v1", "attn.v_lora.lora.0.weight", Transpose, Reversed),
+        ("att.v2", "attn.v_lora.lora.2.weight", Transpose, Reversed),
+        ("att.g1", "attn.g_lora.lora.0.weight", Transpose, Reversed),
+        ("att.g2", "attn.g_lora.lora.2.weight", Transpose, Reversed),
+        ("att.receptance.weight", "attn.r_proj.weight", Copy, Same),
+        ("att.key.weight", "attn.k_proj.weight", Copy, Same),
+        ("att.value.weight", "attn.v_proj.weight", Copy, Same),
+        ("att.output.weight", "attn.o_proj.weight", Copy, Same),
+        ("att.ln_x.weight", "attn.g_norm.weight", Copy, Same),
+        ("att.ln_x.bias", "attn.g_norm.bias", Copy, Same),
+        ("ffn.x_k", "ffn.x_k", Copy, Squeezed),
+        ("ffn.key.weight", "ffn.key.weight", Copy, Same),
+        ("ffn.value.weight", "ffn.value.weight", Copy, Same),
+    ]
+};
+
+/// fla's names of the tensors outside the layers.
+const FLA_V7_GLOBAL: [(&str, &str, Transform, Written); 4] = [
+    ("emb.weight", "model.embeddings.weight", Transform::Copy, Written::Same),
+    ("head.weight", "lm_head.weight", Transform::Copy, Written::Same),
+    ("ln_out.weight", "model.norm.weight", Transform::Copy, Written::Same),
+    ("ln_out.bias", "model.norm.bias", Transform::Copy, Written::Same),
+];
+
+/// The fla row of a BlinkDL tensor of shape `shape`; `None` for tensors fla has no place for.
+fn fla_v7(blink: &str, shape: &[usize]) -> Option<HfRow> {
+    let (local, prefix, table): (&str, String, &[(&str, &str, Transform, Written)]) =
+        match blink.strip_prefix("blocks.").and_then(|r| r.split_once('.')) {
+            Some((layer, local)) => (local, format!("model.layers.{layer}."), &FLA_V7_LAYER),
+            None => (blink, String::new(), &FLA_V7_GLOBAL),
+        };
+    let &(_, hf, transform, written) = table.iter().find(|r| r.0 == local)?;
+    let shape = match written {
+        Written::Same => shape.to_vec(),
+        Written::Squeezed => shape.iter().copied().filter(|&d| d != 1).collect(),
+        Written::Reversed => shape.iter().rev().copied().collect(),
     };
-    match blink {
-        "emb.weight" => return row("model.embeddings.weight".into(), Transform::Copy, shape.to_vec()),
-        "head.weight" => return row("lm_head.weight".into(), Transform::Copy, shape.to_vec()),
-        "ln_out.weight" => return row("model.norm.weight".into(), Transform::Copy, vec![c]),
-        "ln_out.bias" => return row("model.norm.bias".into(), Transform::Copy, vec![c]),
-        _ => {}
-    }
-    let rest = blink.strip_prefix("blocks.")?;
-    let (layer, local) = rest.split_once('.')?;
-    let p = format!("model.layers.{layer}");
-    let t = |d: usize| vec![d, c];
-    let (dw, da, dv, dg) = (hp.decay_lora?, hp.a_lora?, hp.v_lora.unwrap_or(0), hp.gate_lora?);
-    let (name, transform, out): (String, Transform, Vec<usize>) = match local {
-        "ln0.weight" => (format!("{p}.pre_norm.weight"), Transform::Copy, vec![c]),
-        "ln0.bias" => (format!("{p}.pre_norm.bias"), Transform::Copy, vec![c]),
-        "ln1.weight" => (format!("{p}.attn_norm.weight"), Transform::Copy, vec![c]),
-        "ln1.bias" => (format!("{p}.attn_norm.bias"), Transform::Copy, vec![c]),
-        "ln2.weight" => (format!("{p}.ffn_norm.weight"), Transform::Copy, vec![c]),
-        "ln2.bias" => (format!("{p}.ffn_norm.bias"), Transform::Copy, vec![c]),
-        "att.x_r" | "att.x_w" | "att.x_k" | "att.x_v" | "att.x_a" | "att.x_g" => {
-            (format!("{p}.attn.{}", &local[4..]), Transform::Copy, vec![1, 1, c])
-        }
-        "att.k_k" | "att.k_a" => (format!("{p}.attn.{}", &local[4..]), Transform::Copy, vec![c]),
-        "att.r_k" => (format!("{p}.attn.r_k"), Transform::Copy, shape.to_vec()),
-        "att.w0" => (format!("{p}.attn.w_lora.lora.2.bias"), Transform::Copy, vec![c]),
-        "att.w1" => (format!("{p}.attn.w_lora.lora.0.weight"), Transform::Transpose, t(dw)),
-        "att.w2" => (format!("{p}.attn.w_lora.lora.2.weight"), Transform::Transpose, vec![c, dw]),
-        "att.a0" => (format!("{p}.attn.a_lora.lora.2.bias"), Transform::Copy, vec![c]),
-        "att.a1" => (format!("{p}.attn.a_lora.lora.0.weight"), Transform::Transpose, t(da)),
-        "att.a2" => (format!("{p}.attn.a_lora.lora.2.weight"), Transform::Transpose, vec![c, da]),
-        // Layer 0 has no value residual: fla has no v_lora there.
-        "att.v0" | "att.v1" | "att.v2" if layer == "0" => return None,
-        "att.v0" => (format!("{p}.attn.v_lora.lora.2.bias"), Transform::Copy, vec![c]),
-        "att.v1" => (format!("{p}.attn.v_lora.lora.0.weight"), Transform::Transpose, t(dv)),
-        "att.v2" => (format!("{p}.attn.v_lora.lora.2.weight"), Transform::Transpose, vec![c, dv]),
-        "att.g1" => (format!("{p}.attn.g_lora.lora.0.weight"), Transform::Transpose, t(dg)),
-        "att.g2" => (format!("{p}.attn.g_lora.lora.2.weight"), Transform::Transpose, vec![c, dg]),
-        "att.receptance.weight" => (format!("{p}.attn.r_proj.weight"), Transform::Copy, shape.to_vec()),
-        "att.key.weight" => (format!("{p}.attn.k_proj.weight"), Transform::Copy, shape.to_vec()),
-        "att.value.weight" => (format!("{p}.attn.v_proj.weight"), Transform::Copy, shape.to_vec()),
-        "att.output.weight" => (format!("{p}.attn.o_proj.weight"), Transform::Copy, shape.to_vec()),
-        "att.ln_x.weight" => (format!("{p}.attn.g_norm.weight"), Transform::Copy, vec![c]),
-        "att.ln_x.bias" => (format!("{p}.attn.g_norm.bias"), Transform::Copy, vec![c]),
-        "ffn.x_k" => (format!("{p}.ffn.x_k"), Transform::Copy, vec![c]),
-        "ffn.key.weight" => (format!("{p}.ffn.key.weight"), Transform::Copy, shape.to_vec()),
-        "ffn.value.weight" => (format!("{p}.ffn.value.weight"), Transform::Copy, shape.to_vec()),
-        _ => return None,
-    };
-    row(name, transform, out)
+    Some(HfRow { hf: format!("{prefix}{hf}"), source: blink.to_string(), transform, shape })
 }
 
 /// Check that the target's modelling code can express this model, then list its rows.
@@ -130,70 +152,35 @@ pub fn rows(version: Version, hp: &HParams) -> Result<Vec<HfRow>> {
         .into_iter()
         .filter(|s| s.presence == super::Presence::Required)
         .filter_map(|s| match version {
-            Version::V7 => fla_v7(&s.name, &s.shape, hp),
-            _ => {
-                Some(HfRow { hf: renamed(&s.name), transform: Transform::Copy, shape: s.shape.clone(), source: s.name })
+            Version::V7 => fla_v7(&s.name, &s.shape),
+            _ if s.name == "head.weight" => {
+                Some(HfRow { hf: s.name.clone(), transform: Transform::Copy, shape: s.shape.clone(), source: s.name })
             }
+            _ => Some(HfRow {
+                hf: format!("rwkv.{}", rename(&s.name, true)),
+                transform: Transform::Copy,
+                shape: s.shape.clone(),
+                source: s.name,
+            }),
         })
         .collect())
 }
 
-/// An HF/fla tensor name back to its BlinkDL name, and whether the bytes are transposed.
-/// `None` for names no RWKV-4..7 HF layout has.
+/// An HF/fla tensor name back to its BlinkDL name, and whether the bytes are transposed: the
+/// tables above read backwards. `None` for names no RWKV-4..7 HF layout has.
 pub fn to_blink(hf: &str) -> Option<(String, bool)> {
     if let Some(rest) = hf.strip_prefix("rwkv.") {
-        let mut s = rest
-            .replace("embeddings.weight", "emb.weight")
-            .replace(".attention.", ".att.")
-            .replace(".feed_forward.", ".ffn.");
-        s = s.replace(".pre_ln.", ".ln0.");
-        for (short, long) in MIX_SUFFIXES {
-            if let Some(stem) = s.strip_suffix(long) {
-                s = format!("{stem}{short}");
-            }
-        }
-        return Some((s, false));
+        return Some((rename(rest, false), false));
     }
-    match hf {
-        "head.weight" | "lm_head.weight" => return Some(("head.weight".into(), false)),
-        "model.embeddings.weight" => return Some(("emb.weight".into(), false)),
-        "model.norm.weight" => return Some(("ln_out.weight".into(), false)),
-        "model.norm.bias" => return Some(("ln_out.bias".into(), false)),
-        _ => {}
-    }
-    let rest = hf.strip_prefix("model.layers.")?;
-    let (layer, local) = rest.split_once('.')?;
-    let b = |s: &str| format!("blocks.{layer}.{s}");
-    let (name, transposed) = match local {
-        "pre_norm.weight" => (b("ln0.weight"), false),
-        "pre_norm.bias" => (b("ln0.bias"), false),
-        "attn_norm.weight" => (b("ln1.weight"), false),
-        "attn_norm.bias" => (b("ln1.bias"), false),
-        "ffn_norm.weight" => (b("ln2.weight"), false),
-        "ffn_norm.bias" => (b("ln2.bias"), false),
-        "attn.r_proj.weight" => (b("att.receptance.weight"), false),
-        "attn.k_proj.weight" => (b("att.key.weight"), false),
-        "attn.v_proj.weight" => (b("att.value.weight"), false),
-        "attn.o_proj.weight" => (b("att.output.weight"), false),
-        "attn.g_norm.weight" => (b("att.ln_x.weight"), false),
-        "attn.g_norm.bias" => (b("att.ln_x.bias"), false),
-        "ffn.x_k" | "ffn.key.weight" | "ffn.value.weight" => (b(local), false),
-        _ => {
-            let attn = local.strip_prefix("attn.")?;
-            if let Some((which, part)) = attn.split_once("_lora.lora.") {
-                let idx = match part {
-                    "0.weight" => "1",
-                    "2.weight" => "2",
-                    "2.bias" => "0",
-                    _ => return None,
-                };
-                (b(&format!("att.{which}{idx}")), part.ends_with("weight"))
-            } else if ["x_r", "x_w", "x_k", "x_v", "x_a", "x_g", "k_k", "k_a", "r_k"].contains(&attn) {
-                (b(&format!("att.{attn}")), false)
-            } else {
-                return None;
-            }
-        }
+    let back = |table: &[(&str, &str, Transform, Written)], local: &str, prefix: String| {
+        let &(blink, _, transform, _) = table.iter().find(|r| r.1 == local)?;
+        Some((format!("{prefix}{blink}"), transform == Transform::Transpose))
     };
-    Some((name, transposed))
+    if hf == "head.weight" {
+        return Some((hf.to_string(), false));
+    }
+    match hf.strip_prefix("model.layers.").and_then(|r| r.split_once('.')) {
+        Some((layer, local)) => back(&FLA_V7_LAYER, local, format!("blocks.{layer}.")),
+        None => back(&FLA_V7_GLOBAL, hf, String::new()),
+    }
 }
