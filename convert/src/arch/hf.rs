@@ -1,7 +1,9 @@
 //! The HF column of the architecture tables: transformers' `RwkvForCausalLM` (RWKV-4), the RWKV
 //! organisation's `Rwkv5ForCausalLM`/`Rwkv6ForCausalLM` (RWKV-5.2/6) and flash-linear-attention's
-//! `RWKV7ForCausalLM` (RWKV-7). Each row: HF name, BlinkDL source, transform, shape written.
+//! `RWKV7ForCausalLM` (RWKV-7). Each row: HF name, BlinkDL source, transform, shape written. fla's
+//! names are a table in `v7.rs`; RWKV-4/5/6 names are BlinkDL's renamed by the rules here.
 
+use super::row::Written;
 use super::transform::Transform;
 use super::{HParams, Version};
 use crate::error::{Error, Result};
@@ -40,76 +42,12 @@ fn rename(name: &str, to_hf: bool) -> String {
     s
 }
 
-/// How a row's written shape follows from the BlinkDL tensor's.
-#[derive(Clone, Copy)]
-enum Written {
-    Same,
-    /// Without its dimensions of 1 (`[1, 1, C]` → `[C]`).
-    Squeezed,
-    /// Reversed (the written side of a transpose).
-    Reversed,
-}
-
-/// fla's RWKV-7 names (`utils/convert_from_rwkv7.py`, layout since 2025-04): BlinkDL's name under
-/// `blocks.N.`, fla's under `model.layers.N.`, the transform, the written shape. Read left to
-/// right to write, right to left to read back.
-const FLA_V7_LAYER: [(&str, &str, Transform, Written); 35] = {
-    use Transform::{Copy, Transpose};
-    use Written::{Reversed, Same, Squeezed};
-    [
-        ("ln0.weight", "pre_norm.weight", Copy, Same),
-        ("ln0.bias", "pre_norm.bias", Copy, Same),
-        ("ln1.weight", "attn_norm.weight", Copy, Same),
-        ("ln1.bias", "attn_norm.bias", Copy, Same),
-        ("ln2.weight", "ffn_norm.weight", Copy, Same),
-        ("ln2.bias", "ffn_norm.bias", Copy, Same),
-        ("att.x_r", "attn.x_r", Copy, Same),
-        ("att.x_w", "attn.x_w", Copy, Same),
-        ("att.x_k", "attn.x_k", Copy, Same),
-        ("att.x_v", "attn.x_v", Copy, Same),
-        ("att.x_a", "attn.x_a", Copy, Same),
-        ("att.x_g", "attn.x_g", Copy, Same),
-        ("att.k_k", "attn.k_k", Copy, Squeezed),
-        ("att.k_a", "attn.k_a", Copy, Squeezed),
-        ("att.r_k", "attn.r_k", Copy, Same),
-        ("att.w0", "attn.w_lora.lora.2.bias", Copy, Squeezed),
-        ("att.w1", "attn.w_lora.lora.0.weight", Transpose, Reversed),
-        ("att.w2", "attn.w_lora.lora.2.weight", Transpose, Reversed),
-        ("att.a0", "attn.a_lora.lora.2.bias", Copy, Squeezed),
-        ("att.a1", "attn.a_lora.lora.0.weight", Transpose, Reversed),
-        ("att.a2", "attn.a_lora.lora.2.weight", Transpose, Reversed),
-        // Layer 0 has no value residual (BlinkDL's table ignores it there; fla has no v_lora).
-        ("att.v0", "attn.v_lora.lora.2.bias", Copy, Squeezed),
-        ("att.v1", "attn.v_lora.lora.0.weight", Transpose, Reversed),
-        ("att.v2", "attn.v_lora.lora.2.weight", Transpose, Reversed),
-        ("att.g1", "attn.g_lora.lora.0.weight", Transpose, Reversed),
-        ("att.g2", "attn.g_lora.lora.2.weight", Transpose, Reversed),
-        ("att.receptance.weight", "attn.r_proj.weight", Copy, Same),
-        ("att.key.weight", "attn.k_proj.weight", Copy, Same),
-        ("att.value.weight", "attn.v_proj.weight", Copy, Same),
-        ("att.output.weight", "attn.o_proj.weight", Copy, Same),
-        ("att.ln_x.weight", "attn.g_norm.weight", Copy, Same),
-        ("att.ln_x.bias", "attn.g_norm.bias", Copy, Same),
-        ("ffn.x_k", "ffn.x_k", Copy, Squeezed),
-        ("ffn.key.weight", "ffn.key.weight", Copy, Same),
-        ("ffn.value.weight", "ffn.value.weight", Copy, Same),
-    ]
-};
-
-/// fla's names of the tensors outside the layers.
-const FLA_V7_GLOBAL: [(&str, &str, Transform, Written); 4] = [
-    ("emb.weight", "model.embeddings.weight", Transform::Copy, Written::Same),
-    ("head.weight", "lm_head.weight", Transform::Copy, Written::Same),
-    ("ln_out.weight", "model.norm.weight", Transform::Copy, Written::Same),
-    ("ln_out.bias", "model.norm.bias", Transform::Copy, Written::Same),
-];
-
 /// The fla row of a BlinkDL tensor of shape `shape`; `None` for tensors fla has no place for.
 fn fla_v7(blink: &str, shape: &[usize]) -> Option<HfRow> {
     let (local, prefix, table): (&str, String, &[(&str, &str, Transform, Written)]) =
         match blink.strip_prefix("blocks.").and_then(|r| r.split_once('.')) {
-            Some((layer, local)) => (local, format!("model.layers.{layer}."), &FLA_V7_LAYER),
-            None => (blink, String::new(), &FLA_V7_GLOBAL),
+            Some((layer, local)) => (local, format!("model.layers.{layer}."), &super::v7::FLA_LAYER),
+            None => (blink, String::new(), &super::v7::FLA_GLOBAL),
         };
     let &(_, hf, transform, written) = table.iter().find(|r| r.0 == local)?;
     let shape = match written {
@@ -180,7 +118,7 @@ pub fn to_blink(hf: &str) -> Option<(String, bool)> {
         return Some((hf.to_string(), false));
     }
     match hf.strip_prefix("model.layers.").and_then(|r| r.split_once('.')) {
-        Some((layer, local)) => back(&FLA_V7_LAYER, local, format!("blocks.{layer}.")),
-        None => back(&FLA_V7_GLOBAL, hf, String::new()),
+        Some((layer, local)) => back(&super::v7::FLA_LAYER, local, format!("blocks.{layer}.")),
+        None => back(&super::v7::FLA_GLOBAL, hf, String::new()),
     }
 }

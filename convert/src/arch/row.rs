@@ -1,7 +1,7 @@
-//! The rows of the architecture tables' GGUF column: each GGUF tensor, the BlinkDL tensors it is
-//! made from, the transform between them, and whether llama.cpp's converter forces it to F32.
-//! Each version's file (`v4.rs` … `v7.rs`) lists its layer's rows; [`super::gguf::rows`] puts
-//! a whole model's together.
+//! The row types of the architecture tables. The GGUF column: each GGUF tensor, the BlinkDL
+//! tensors it is made from, the transform between them, and whether llama.cpp's converter forces
+//! it to F32; each version's file (`v4.rs` … `v7.rs`) lists its layer's rows and
+//! [`super::gguf::rows`] puts a whole model's together. The HF column's written shapes.
 
 use super::transform::Transform;
 
@@ -18,4 +18,14 @@ pub struct GgufRow {
 
 pub(crate) fn row(gguf: String, sources: &[String], shape: Vec<usize>, transform: Transform, f32: bool) -> GgufRow {
     GgufRow { gguf, sources: sources.to_vec(), shape, transform, f32 }
+}
+
+/// How an HF row's written shape follows from the BlinkDL tensor's.
+#[derive(Clone, Copy)]
+pub enum Written {
+    Same,
+    /// Without its dimensions of 1 (`[1, 1, C]` → `[C]`).
+    Squeezed,
+    /// Reversed (the written side of a transpose).
+    Reversed,
 }

@@ -1,6 +1,10 @@
 //! RWKV-7 "Goose", x070 (`RWKV-v7/train_temp/src/model.py`), and its DeepEmbed variant
-//! (`RWKV-v7/rwkv_v7a_demo.py`): a generalised delta rule with four LoRAs.
+//! (`RWKV-v7/rwkv_v7a_demo.py`): a generalised delta rule with four LoRAs. Everything about a v7
+//! tensor is here: its BlinkDL name, shape and presence (`layer`), its fla name (`FLA_LAYER`) and its
+//! GGUF row (`gguf_layer`).
 
+use super::row::Written;
+use super::transform::Transform;
 use super::{DeepEmbed, HParams, LayerSpec, Lookup, Presence};
 use crate::error::Result;
 use Presence::{Ignored, Required};
@@ -75,6 +79,60 @@ pub fn layer(hp: &HParams, layer: usize) -> Vec<LayerSpec> {
     }
     rows
 }
+
+/// The HF column: fla's names (`utils/convert_from_rwkv7.py`, layout since 2025-04): BlinkDL's name under
+/// `blocks.N.`, fla's under `model.layers.N.`, the transform, the written shape. Read left to
+/// right to write, right to left to read back.
+pub(super) const FLA_LAYER: [(&str, &str, Transform, Written); 35] = {
+    use Transform::{Copy, Transpose};
+    use Written::{Reversed, Same, Squeezed};
+    [
+        ("ln0.weight", "pre_norm.weight", Copy, Same),
+        ("ln0.bias", "pre_norm.bias", Copy, Same),
+        ("ln1.weight", "attn_norm.weight", Copy, Same),
+        ("ln1.bias", "attn_norm.bias", Copy, Same),
+        ("ln2.weight", "ffn_norm.weight", Copy, Same),
+        ("ln2.bias", "ffn_norm.bias", Copy, Same),
+        ("att.x_r", "attn.x_r", Copy, Same),
+        ("att.x_w", "attn.x_w", Copy, Same),
+        ("att.x_k", "attn.x_k", Copy, Same),
+        ("att.x_v", "attn.x_v", Copy, Same),
+        ("att.x_a", "attn.x_a", Copy, Same),
+        ("att.x_g", "attn.x_g", Copy, Same),
+        ("att.k_k", "attn.k_k", Copy, Squeezed),
+        ("att.k_a", "attn.k_a", Copy, Squeezed),
+        ("att.r_k", "attn.r_k", Copy, Same),
+        ("att.w0", "attn.w_lora.lora.2.bias", Copy, Squeezed),
+        ("att.w1", "attn.w_lora.lora.0.weight", Transpose, Reversed),
+        ("att.w2", "attn.w_lora.lora.2.weight", Transpose, Reversed),
+        ("att.a0", "attn.a_lora.lora.2.bias", Copy, Squeezed),
+        ("att.a1", "attn.a_lora.lora.0.weight", Transpose, Reversed),
+        ("att.a2", "attn.a_lora.lora.2.weight", Transpose, Reversed),
+        // Layer 0 has no value residual (BlinkDL's table ignores it there; fla has no v_lora).
+        ("att.v0", "attn.v_lora.lora.2.bias", Copy, Squeezed),
+        ("att.v1", "attn.v_lora.lora.0.weight", Transpose, Reversed),
+        ("att.v2", "attn.v_lora.lora.2.weight", Transpose, Reversed),
+        ("att.g1", "attn.g_lora.lora.0.weight", Transpose, Reversed),
+        ("att.g2", "attn.g_lora.lora.2.weight", Transpose, Reversed),
+        ("att.receptance.weight", "attn.r_proj.weight", Copy, Same),
+        ("att.key.weight", "attn.k_proj.weight", Copy, Same),
+        ("att.value.weight", "attn.v_proj.weight", Copy, Same),
+        ("att.output.weight", "attn.o_proj.weight", Copy, Same),
+        ("att.ln_x.weight", "attn.g_norm.weight", Copy, Same),
+        ("att.ln_x.bias", "attn.g_norm.bias", Copy, Same),
+        ("ffn.x_k", "ffn.x_k", Copy, Squeezed),
+        ("ffn.key.weight", "ffn.key.weight", Copy, Same),
+        ("ffn.value.weight", "ffn.value.weight", Copy, Same),
+    ]
+};
+
+/// fla's names of the tensors outside the layers.
+pub(super) const FLA_GLOBAL: [(&str, &str, Transform, Written); 4] = [
+    ("emb.weight", "model.embeddings.weight", Transform::Copy, Written::Same),
+    ("head.weight", "lm_head.weight", Transform::Copy, Written::Same),
+    ("ln_out.weight", "model.norm.weight", Transform::Copy, Written::Same),
+    ("ln_out.bias", "model.norm.bias", Transform::Copy, Written::Same),
+];
 
 /// GGUF rows of one layer, as llama.cpp's `Rwkv7Model` converter makes them from fla's layout.
 pub fn gguf_layer(hp: &HParams, i: usize) -> Vec<super::row::GgufRow> {
