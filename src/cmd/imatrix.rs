@@ -3,8 +3,8 @@
 //! tokens of each input column's square, and the token count, in llama-imatrix's GGUF format.
 
 use super::{text_tokens, EngineArgs};
-use anyhow::{bail, Result};
-use convert::gguf::imatrix::{write_gguf, ImatrixEntry};
+use anyhow::Result;
+use convert::gguf::imatrix::{entries, write_gguf};
 use convert::Model;
 use indicatif::{ProgressBar, ProgressStyle};
 use reference::Engine;
@@ -58,52 +58,7 @@ pub fn compute(
         progress(i + 1, chunks.len());
     }
     let stats = rec.finish();
-    // One entry per GGUF matrix that llama.cpp multiplies by activations, as llama-imatrix records
-    // them: the big matrices and the LoRA factors. The statistics are per input column, so they
-    // are the same whether the file stores a factor transposed or not, and a rescaled matrix
-    // (RWKV-6 `time_mix_output`, `channel_mix_value`: W / 2^k in the file) sees the same inputs:
-    // the rescale divides the weight, not the activations.
-    use convert::arch::gguf::Transform;
-    let names = convert::arch::gguf::rows(model.version, &model.hparams);
-    let mut entries = Vec::new();
-    let one_matrix = |r: &&convert::arch::gguf::GgufRow| {
-        r.sources.len() == 1 && matches!(r.transform, Transform::Copy | Transform::Rescale(_) | Transform::Transpose)
-    };
-    // A source written twice (RWKV-7 layer 0's v1/v2 placeholders, copies of a1/a2 that no
-    // product uses) gets its entry under its first name only.
-    let mut seen = std::collections::HashSet::new();
-    for row in names.iter().filter(one_matrix) {
-        if !seen.insert(row.sources[0].as_str()) {
-            continue;
-        }
-        let ne0 = row.shape.last().copied().unwrap_or(0);
-        if let Some(s) = stats.get(&row.sources[0]).filter(|s| s.sum_sq.len() == ne0) {
-            if row.gguf == "output.weight" && !process_output {
-                continue;
-            }
-            entries.push(ImatrixEntry {
-                name: row.gguf.clone(),
-                sum_sq: s.sum_sq.iter().map(|&v| v as f32).collect(),
-                count: s.count as f32,
-            });
-        }
-    }
-    // Every matrix llama.cpp quantizes must have its entry: a silent gap would quantize it unweighted.
-    let ne = |r: &convert::arch::gguf::GgufRow| r.shape.iter().rev().map(|&d| d as u64).collect::<Vec<u64>>();
-    for row in names.iter().filter(|r| quantize::ftype::allows_quantization(&r.gguf, &ne(r))) {
-        let skip = row.gguf == "token_embd.weight" || (row.gguf == "output.weight" && !process_output);
-        if !skip && !entries.iter().any(|e| e.name == row.gguf) {
-            bail!(
-                "{}: the engine recorded no activations for '{}' (from '{}')",
-                model.path.display(),
-                row.gguf,
-                row.sources.join("+")
-            );
-        }
-    }
-    if entries.is_empty() {
-        bail!("{}: no weight matrix saw any activation", model.path.display());
-    }
+    let entries = entries(model, |name| stats.get(name).map(|s| (&s.sum_sq[..], s.count)), process_output)?;
     write_gguf(out, &entries, &[dataset.to_string()], chunks.len() as u32, chunk as u32, force)?;
     Ok(entries.len())
 }

@@ -120,6 +120,59 @@ pub struct ImatrixEntry {
     pub count: f32,
 }
 
+/// The entries of a model's importance matrix from statistics per BlinkDL tensor (`stats(name)`:
+/// Σx² per input column and the token count): one per GGUF matrix that llama.cpp multiplies by
+/// activations, as llama-imatrix records them, the big matrices and the LoRA factors, under its
+/// GGUF name. The statistics are per input column, so they are the same whether the file stores
+/// a factor transposed or not, and a rescaled matrix (RWKV-6 `time_mix_output`,
+/// `channel_mix_value`: W / 2^k in the file) sees the same inputs: the rescale divides the weight.
+/// `output.weight` only with `process_output`. Every matrix llama.cpp quantizes must have its
+/// entry: a gap, which would quantize it unweighted, is an error.
+pub fn entries<'s>(
+    model: &crate::Model,
+    stats: impl Fn(&str) -> Option<(&'s [f64], u64)>,
+    process_output: bool,
+) -> Result<Vec<ImatrixEntry>> {
+    use crate::arch::gguf::{rows, GgufRow, Transform};
+    let names = rows(model.version, &model.hparams);
+    let one_matrix = |r: &&GgufRow| {
+        r.sources.len() == 1 && matches!(r.transform, Transform::Copy | Transform::Rescale(_) | Transform::Transpose)
+    };
+    let mut out = Vec::new();
+    // A source written twice (RWKV-7 layer 0's v1/v2 placeholders, copies of a1/a2 that no
+    // product uses) gets its entry under its first name only.
+    let mut seen = std::collections::HashSet::new();
+    for row in names.iter().filter(one_matrix) {
+        if !seen.insert(row.sources[0].as_str()) || (row.gguf == "output.weight" && !process_output) {
+            continue;
+        }
+        let ne0 = row.shape.last().copied().unwrap_or(0);
+        if let Some((sum_sq, count)) = stats(&row.sources[0]).filter(|(s, _)| s.len() == ne0) {
+            out.push(ImatrixEntry {
+                name: row.gguf.clone(),
+                sum_sq: sum_sq.iter().map(|&v| v as f32).collect(),
+                count: count as f32,
+            });
+        }
+    }
+    let ne = |r: &GgufRow| r.shape.iter().rev().map(|&d| d as u64).collect::<Vec<u64>>();
+    for row in names.iter().filter(|r| quantize::ftype::allows_quantization(&r.gguf, &ne(r))) {
+        let skip = row.gguf == "token_embd.weight" || (row.gguf == "output.weight" && !process_output);
+        if !skip && !out.iter().any(|e| e.name == row.gguf) {
+            return Err(Error::corrupt(format!(
+                "the engine recorded no activations for '{}' (from '{}')",
+                row.gguf,
+                row.sources.join("+")
+            ))
+            .at(&model.path));
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::corrupt("no weight matrix saw any activation").at(&model.path));
+    }
+    Ok(out)
+}
+
 /// Save statistics in llama-imatrix's GGUF format (`tools/imatrix/imatrix.cpp`, `save_imatrix`):
 /// `general.type = imatrix`, the datasets, chunk count and size, then per matrix
 /// `<name>.in_sum2` [ne0, 1] and `<name>.counts` [1, 1], both F32, in name order.
