@@ -135,6 +135,10 @@ impl Drop for AtomicFile {
     }
 }
 
+/// What streams a tensor's bytes into a sink when its turn comes (so no tensor needs to be whole
+/// in memory).
+pub type TensorData<'a> = Box<dyn Fn(&mut dyn Sink) -> Result<()> + Send + Sync + 'a>;
+
 /// Where a tensor's bytes go, piece by piece: bytes made here ([`Sink::put`]), or a range of a
 /// file as it is ([`Sink::put_file_range`]), which a sink writing a file copies in the kernel.
 pub trait Sink {
@@ -224,27 +228,27 @@ pub fn copy_file_range_checked(
     path: &Path,
     range: std::ops::Range<usize>,
     sink: &mut dyn Sink,
-    check: impl FnMut(&[u8], usize) -> Result<()> + Send,
+    mut check: impl FnMut(&[u8], usize) -> Result<()> + Send,
 ) -> Result<()> {
     let f = File::open(path).map_err(|e| Error::io(e, path))?;
-    let scan = |mut check: Box<dyn FnMut(&[u8], usize) -> Result<()> + Send + '_>| -> Result<()> {
-        let mut buf = vec![0u8; COPY_CHUNK.min(range.len())];
-        let mut at = range.start;
-        while at < range.end {
-            let n = COPY_CHUNK.min(range.end - at);
-            read_at(&f, path, &mut buf[..n], at)?;
-            check(&buf[..n], at - range.start)?;
-            at += n;
-        }
-        Ok(())
-    };
     std::thread::scope(|s| {
-        let checked = s.spawn(|| scan(Box::new(check)));
+        let (f, range_c) = (&f, range.clone());
+        let checked = s.spawn(move || -> Result<()> {
+            let mut buf = vec![0u8; COPY_CHUNK.min(range_c.len())];
+            let mut at = range_c.start;
+            while at < range_c.end {
+                let n = COPY_CHUNK.min(range_c.end - at);
+                read_at(f, path, &mut buf[..n], at)?;
+                check(&buf[..n], at - range_c.start)?;
+                at += n;
+            }
+            Ok(())
+        });
         let mut at = range.start;
         let mut copied = Ok(());
         while at < range.end && copied.is_ok() {
             let n = COPY_CHUNK.min(range.end - at);
-            copied = sink.put_file_range(&f, path, at..at + n);
+            copied = sink.put_file_range(f, path, at..at + n);
             at += n;
         }
         checked.join().expect("the check does not panic").and(copied)

@@ -166,7 +166,7 @@ fn linger(done: &std::sync::atomic::AtomicBool) {
             idle += 1;
             if idle == 1 {
                 last = Instant::now();
-            } else if idle % 64 == 0 && last.elapsed() > Duration::from_millis(1) {
+            } else if idle.is_multiple_of(64) && last.elapsed() > Duration::from_millis(1) {
                 return;
             }
             std::hint::spin_loop();

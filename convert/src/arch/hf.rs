@@ -3,7 +3,7 @@
 //! `RWKV7ForCausalLM` (RWKV-7). Each row: HF name, BlinkDL source, transform, shape written. fla's
 //! names are a table in `v7.rs`; RWKV-4/5/6 names are BlinkDL's renamed by the rules here.
 
-use super::row::Written;
+use super::row::{HfName, Written};
 use super::transform::Transform;
 use super::{HParams, Version};
 use crate::error::{Error, Result};
@@ -44,7 +44,7 @@ fn rename(name: &str, to_hf: bool) -> String {
 
 /// The fla row of a BlinkDL tensor of shape `shape`; `None` for tensors fla has no place for.
 fn fla_v7(blink: &str, shape: &[usize]) -> Option<HfRow> {
-    let (local, prefix, table): (&str, String, &[(&str, &str, Transform, Written)]) =
+    let (local, prefix, table): (&str, String, &[HfName]) =
         match blink.strip_prefix("blocks.").and_then(|r| r.split_once('.')) {
             Some((layer, local)) => (local, format!("model.layers.{layer}."), &super::v7::FLA_LAYER),
             None => (blink, String::new(), &super::v7::FLA_GLOBAL),
@@ -110,7 +110,7 @@ pub fn to_blink(hf: &str) -> Option<(String, bool)> {
     if let Some(rest) = hf.strip_prefix("rwkv.") {
         return Some((rename(rest, false), false));
     }
-    let back = |table: &[(&str, &str, Transform, Written)], local: &str, prefix: String| {
+    let back = |table: &[HfName], local: &str, prefix: String| {
         let &(blink, _, transform, _) = table.iter().find(|r| r.1 == local)?;
         Some((format!("{prefix}{blink}"), transform == Transform::Transpose))
     };

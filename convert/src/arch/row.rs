@@ -29,3 +29,7 @@ pub enum Written {
     /// Reversed (the written side of a transpose).
     Reversed,
 }
+
+/// A row of a version's HF name table: BlinkDL's name, the HF name, the transform between them,
+/// the written shape (both names relative to a layer's prefix, or global).
+pub type HfName = (&'static str, &'static str, Transform, Written);

@@ -3,7 +3,7 @@
 //! tensor is here: its BlinkDL name, shape and presence (`layer`), its fla name (`FLA_LAYER`) and its
 //! GGUF row (`gguf_layer`).
 
-use super::row::Written;
+use super::row::{HfName, Written};
 use super::transform::Transform;
 use super::{DeepEmbed, HParams, LayerSpec, Lookup, Presence};
 use crate::error::Result;
@@ -83,7 +83,7 @@ pub fn layer(hp: &HParams, layer: usize) -> Vec<LayerSpec> {
 /// The HF column: fla's names (`utils/convert_from_rwkv7.py`, layout since 2025-04): BlinkDL's name under
 /// `blocks.N.`, fla's under `model.layers.N.`, the transform, the written shape. Read left to
 /// right to write, right to left to read back.
-pub(super) const FLA_LAYER: [(&str, &str, Transform, Written); 35] = {
+pub(super) const FLA_LAYER: [HfName; 35] = {
     use Transform::{Copy, Transpose};
     use Written::{Reversed, Same, Squeezed};
     [
@@ -127,7 +127,7 @@ pub(super) const FLA_LAYER: [(&str, &str, Transform, Written); 35] = {
 };
 
 /// fla's names of the tensors outside the layers.
-pub(super) const FLA_GLOBAL: [(&str, &str, Transform, Written); 4] = [
+pub(super) const FLA_GLOBAL: [HfName; 4] = [
     ("emb.weight", "model.embeddings.weight", Transform::Copy, Written::Same),
     ("head.weight", "lm_head.weight", Transform::Copy, Written::Same),
     ("ln_out.weight", "model.norm.weight", Transform::Copy, Written::Same),

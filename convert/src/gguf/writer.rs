@@ -4,7 +4,7 @@
 
 use super::{pad, Value, DEFAULT_ALIGNMENT, MAGIC, VERSION};
 use crate::error::{Error, Result};
-use crate::output::{AtomicFile, FileSink, Sink};
+use crate::output::{AtomicFile, FileSink, TensorData};
 use quantize::GgmlType;
 use std::path::Path;
 
@@ -15,7 +15,7 @@ pub struct PendingTensor<'a> {
     /// ggml order: `ne[0]` is the contiguous dimension (the reverse of the torch shape).
     pub ne: Vec<u64>,
     pub ty: GgmlType,
-    pub data: Box<dyn Fn(&mut dyn Sink) -> Result<()> + Send + Sync + 'a>,
+    pub data: TensorData<'a>,
 }
 
 impl PendingTensor<'_> {

@@ -3,7 +3,7 @@
 //! `{"__metadata__":…, name: {dtype, shape, data_offsets}}` compact, padded with spaces to 8.
 
 use crate::error::Result;
-use crate::output::{AtomicFile, FileSink, Sink};
+use crate::output::{AtomicFile, FileSink, TensorData};
 use std::path::Path;
 
 /// A tensor to write; `data` streams its bytes.
@@ -13,7 +13,7 @@ pub struct StTensor<'a> {
     pub dtype: &'static str,
     pub shape: Vec<usize>,
     pub n_bytes: usize,
-    pub data: Box<dyn Fn(&mut dyn Sink) -> Result<()> + 'a>,
+    pub data: TensorData<'a>,
 }
 
 /// The `safetensors` crate's `Dtype` order (it sorts tensors by it, descending).
