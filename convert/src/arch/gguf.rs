@@ -39,12 +39,7 @@ pub fn rows(version: Version, hp: &HParams) -> Vec<GgufRow> {
         out.push(row(g("attn_norm.bias"), &[b("ln1.bias")], vec![c], Transform::Copy, true));
         out.push(row(g("attn_norm_2.weight"), &[b("ln2.weight")], vec![c], Transform::Copy, true));
         out.push(row(g("attn_norm_2.bias"), &[b("ln2.bias")], vec![c], Transform::Copy, true));
-        out.extend(match version {
-            Version::V4 => super::v4::gguf_layer(hp, i),
-            Version::V5_0 | Version::V5_1 | Version::V5_2 => super::v5::gguf_layer(version, hp, i),
-            Version::V6 => super::v6::gguf_layer(hp, i),
-            Version::V7 => super::v7::gguf_layer(hp, i),
-        });
+        out.extend(super::row::gguf_rows(&super::layer(version, hp, i), i));
     }
     out.push(row("output_norm.weight".into(), &s("ln_out.weight"), vec![c], Transform::Copy, true));
     out.push(row("output_norm.bias".into(), &s("ln_out.bias"), vec![c], Transform::Copy, true));

@@ -121,20 +121,23 @@ impl Spec {
     }
 }
 
-/// Layer-local rows (`att.key.weight`, …) for a version; `layer` decides layer-0 specials.
-pub type LayerSpec = (&'static str, Vec<usize>, Presence);
+/// Layer `i`'s table (`att.key.weight`, …: BlinkDL name, shape, presence, GGUF tensor) for a
+/// version; the layer decides layer-0 specials.
+pub fn layer(version: Version, hp: &HParams, i: usize) -> Vec<row::LayerRow> {
+    match version {
+        Version::V4 => v4::layer(hp, i),
+        Version::V5_0 | Version::V5_1 | Version::V5_2 => v5::layer(version, hp, i),
+        Version::V6 => v6::layer(hp, i),
+        Version::V7 => v7::layer(hp, i),
+    }
+}
 
 /// The full table of a model: global tensors, then every layer's.
 pub fn table(version: Version, hp: &HParams) -> Vec<Spec> {
     let (c, v) = (hp.n_embd, hp.vocab_size);
     let mut out = vec![Spec::new("emb.weight", vec![v, c], Presence::Required)];
     for i in 0..hp.n_layer {
-        let rows = match version {
-            Version::V4 => v4::layer(hp, i),
-            Version::V5_0 | Version::V5_1 | Version::V5_2 => v5::layer(version, hp, i),
-            Version::V6 => v6::layer(hp, i),
-            Version::V7 => v7::layer(hp, i),
-        };
+        let rows = layer(version, hp, i).into_iter().map(|r| (r.blink, r.shape, r.presence));
         let mut common = vec![("ln1.weight", vec![c], Presence::Required), ("ln1.bias", vec![c], Presence::Required)];
         common.push(("ln2.weight", vec![c], Presence::Required));
         common.push(("ln2.bias", vec![c], Presence::Required));

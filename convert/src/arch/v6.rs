@@ -1,7 +1,9 @@
 //! RWKV-6 "Finch" (`RWKV-v5/src/model.py` `RWKV_Tmix_x060`, `RWKV_CMix_x060`): data-dependent
 //! token shift and decay through two small LoRAs.
 
-use super::{HParams, LayerSpec, Lookup, Presence};
+use super::row::LayerRow;
+use super::transform::Transform::{Copy, Permute021, Rescale, Stack, Transpose};
+use super::{HParams, Lookup, Presence};
 use crate::error::{Error, Result};
 use Presence::{Optional, Required};
 
@@ -21,75 +23,50 @@ pub fn infer(look: &Lookup, hp: &mut HParams) -> Result<()> {
     Ok(())
 }
 
-pub fn layer(hp: &HParams, _layer: usize) -> Vec<LayerSpec> {
+/// One layer's table. GGUF: as llama.cpp's `Rwkv6Model` converter makes it from the HF layout.
+pub fn layer(hp: &HParams, i: usize) -> Vec<LayerRow> {
     let (c, a, f) = (hp.n_embd, hp.dim_att, hp.dim_ffn);
     let (h, n) = (hp.n_head.unwrap_or(0), hp.head_size.unwrap_or(0));
-    let dm = hp.time_mix_extra_dim.unwrap_or(0);
-    let dd = hp.time_decay_extra_dim.unwrap_or(0);
+    let (dm, dd) = (hp.time_mix_extra_dim.unwrap_or(0), hp.time_decay_extra_dim.unwrap_or(0));
+    let rescale = Rescale((i / RESCALE_EVERY) as u32);
+    let row = LayerRow::new;
+    let lerp = |m: &'static str| {
+        row(m, vec![1, 1, c], Required).gguf("time_mix_lerp_fused.weight", vec![5, 1, 1, c], Stack, true)
+    };
     vec![
-        ("att.time_maa_x", vec![1, 1, c], Required),
-        ("att.time_maa_w", vec![1, 1, c], Required),
-        ("att.time_maa_k", vec![1, 1, c], Required),
-        ("att.time_maa_v", vec![1, 1, c], Required),
-        ("att.time_maa_r", vec![1, 1, c], Required),
-        ("att.time_maa_g", vec![1, 1, c], Required),
-        ("att.time_maa_w1", vec![c, 5 * dm], Required),
-        ("att.time_maa_w2", vec![5, dm, c], Required),
-        ("att.time_decay", vec![1, 1, a], Required),
-        ("att.time_decay_w1", vec![c, dd], Required),
-        ("att.time_decay_w2", vec![dd, a], Required),
-        ("att.time_faaaa", vec![h, n], Required),
-        ("att.time_state", vec![h, n, n], Optional),
-        ("att.receptance.weight", vec![a, c], Required),
-        ("att.key.weight", vec![a, c], Required),
-        ("att.value.weight", vec![a, c], Required),
-        ("att.output.weight", vec![c, a], Required),
-        ("att.gate.weight", vec![a, c], Required),
-        ("att.ln_x.weight", vec![a], Required),
-        ("att.ln_x.bias", vec![a], Required),
-        ("ffn.time_maa_k", vec![1, 1, c], Required),
-        ("ffn.time_maa_r", vec![1, 1, c], Required),
-        ("ffn.key.weight", vec![f, c], Required),
-        ("ffn.receptance.weight", vec![c, c], Required),
-        ("ffn.value.weight", vec![c, f], Required),
+        row("att.time_maa_x", vec![1, 1, c], Required).gguf("time_mix_lerp_x.weight", vec![c], Copy, true),
+        lerp("att.time_maa_w"),
+        lerp("att.time_maa_k"),
+        lerp("att.time_maa_v"),
+        lerp("att.time_maa_r"),
+        lerp("att.time_maa_g"),
+        row("att.time_maa_w1", vec![c, 5 * dm], Required).gguf("time_mix_w1.weight", vec![5 * dm, c], Transpose, true),
+        row("att.time_maa_w2", vec![5, dm, c], Required).gguf("time_mix_w2.weight", vec![5, c, dm], Permute021, true),
+        row("att.time_decay", vec![1, 1, a], Required).gguf("time_mix_decay.weight", vec![c], Copy, true),
+        row("att.time_decay_w1", vec![c, dd], Required).gguf("time_mix_decay_w1.weight", vec![dd, c], Transpose, true),
+        row("att.time_decay_w2", vec![dd, a], Required).gguf("time_mix_decay_w2.weight", vec![c, dd], Transpose, true),
+        row("att.time_faaaa", vec![h, n], Required).gguf("time_mix_first.weight", vec![h, n], Copy, true),
+        row("att.time_state", vec![h, n, n], Optional),
+        row("att.receptance.weight", vec![a, c], Required).gguf("time_mix_receptance.weight", vec![c, c], Copy, false),
+        row("att.key.weight", vec![a, c], Required).gguf("time_mix_key.weight", vec![c, c], Copy, false),
+        row("att.value.weight", vec![a, c], Required).gguf("time_mix_value.weight", vec![c, c], Copy, false),
+        row("att.output.weight", vec![c, a], Required).gguf("time_mix_output.weight", vec![c, c], rescale, false),
+        row("att.gate.weight", vec![a, c], Required).gguf("time_mix_gate.weight", vec![c, c], Copy, false),
+        row("att.ln_x.weight", vec![a], Required).gguf("time_mix_ln.weight", vec![c], Copy, true),
+        row("att.ln_x.bias", vec![a], Required).gguf("time_mix_ln.bias", vec![c], Copy, true),
+        row("ffn.time_maa_k", vec![1, 1, c], Required).gguf("channel_mix_lerp_k.weight", vec![c], Copy, true),
+        row("ffn.time_maa_r", vec![1, 1, c], Required).gguf("channel_mix_lerp_r.weight", vec![c], Copy, true),
+        row("ffn.key.weight", vec![f, c], Required).gguf("channel_mix_key.weight", vec![f, c], Copy, false),
+        row("ffn.receptance.weight", vec![c, c], Required).gguf(
+            "channel_mix_receptance.weight",
+            vec![c, c],
+            Copy,
+            false,
+        ),
+        row("ffn.value.weight", vec![c, f], Required).gguf("channel_mix_value.weight", vec![c, f], rescale, false),
     ]
 }
 
 /// `rescale_every` of the RWKV org's HF RWKV-6 config, which llama.cpp's converter bakes into
 /// `time_mix_output` and `channel_mix_value` (÷ 2^(layer / 6)) and records in the file.
 pub const RESCALE_EVERY: usize = 6;
-
-/// GGUF rows of one layer, as llama.cpp's `Rwkv6Model` converter makes them from the HF layout.
-pub fn gguf_layer(hp: &HParams, i: usize) -> Vec<super::row::GgufRow> {
-    use super::row::row;
-    use super::transform::Transform::*;
-    let (c, f) = (hp.n_embd, hp.dim_ffn);
-    let (h, n) = (hp.n_head.unwrap_or(0), hp.head_size.unwrap_or(0));
-    let (dm, dd) = (hp.time_mix_extra_dim.unwrap_or(0), hp.time_decay_extra_dim.unwrap_or(0));
-    let b = |n: &str| vec![format!("blocks.{i}.{n}")];
-    let g = |n: &str| format!("blk.{i}.{n}");
-    let rescale = Rescale((i / RESCALE_EVERY) as u32);
-    let lerps: Vec<String> = ["w", "k", "v", "r", "g"].iter().map(|m| format!("blocks.{i}.att.time_maa_{m}")).collect();
-    vec![
-        row(g("time_mix_lerp_x.weight"), &b("att.time_maa_x"), vec![c], Copy, true),
-        row(g("time_mix_lerp_fused.weight"), &lerps, vec![5, 1, 1, c], Stack, true),
-        row(g("time_mix_w1.weight"), &b("att.time_maa_w1"), vec![5 * dm, c], Transpose, true),
-        row(g("time_mix_w2.weight"), &b("att.time_maa_w2"), vec![5, c, dm], Permute021, true),
-        row(g("time_mix_first.weight"), &b("att.time_faaaa"), vec![h, n], Copy, true),
-        row(g("time_mix_decay.weight"), &b("att.time_decay"), vec![c], Copy, true),
-        row(g("time_mix_decay_w1.weight"), &b("att.time_decay_w1"), vec![dd, c], Transpose, true),
-        row(g("time_mix_decay_w2.weight"), &b("att.time_decay_w2"), vec![c, dd], Transpose, true),
-        row(g("time_mix_key.weight"), &b("att.key.weight"), vec![c, c], Copy, false),
-        row(g("time_mix_value.weight"), &b("att.value.weight"), vec![c, c], Copy, false),
-        row(g("time_mix_receptance.weight"), &b("att.receptance.weight"), vec![c, c], Copy, false),
-        row(g("time_mix_gate.weight"), &b("att.gate.weight"), vec![c, c], Copy, false),
-        row(g("time_mix_ln.weight"), &b("att.ln_x.weight"), vec![c], Copy, true),
-        row(g("time_mix_ln.bias"), &b("att.ln_x.bias"), vec![c], Copy, true),
-        row(g("time_mix_output.weight"), &b("att.output.weight"), vec![c, c], rescale, false),
-        row(g("channel_mix_lerp_k.weight"), &b("ffn.time_maa_k"), vec![c], Copy, true),
-        row(g("channel_mix_lerp_r.weight"), &b("ffn.time_maa_r"), vec![c], Copy, true),
-        row(g("channel_mix_key.weight"), &b("ffn.key.weight"), vec![f, c], Copy, false),
-        row(g("channel_mix_receptance.weight"), &b("ffn.receptance.weight"), vec![c, c], Copy, false),
-        row(g("channel_mix_value.weight"), &b("ffn.value.weight"), vec![c, f], rescale, false),
-    ]
-}

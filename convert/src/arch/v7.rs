@@ -1,11 +1,11 @@
 //! RWKV-7 "Goose", x070 (`RWKV-v7/train_temp/src/model.py`), and its DeepEmbed variant
 //! (`RWKV-v7/rwkv_v7a_demo.py`): a generalised delta rule with four LoRAs. Everything about a v7
-//! tensor is here: its BlinkDL name, shape and presence (`layer`), its fla name (`FLA_LAYER`) and its
-//! GGUF row (`gguf_layer`).
+//! tensor is here: its BlinkDL name, shape and presence and its GGUF tensor (`layer`), its fla name
+//! (`FLA_LAYER`).
 
-use super::row::{HfName, Written};
-use super::transform::Transform;
-use super::{DeepEmbed, HParams, LayerSpec, Lookup, Presence};
+use super::row::{HfName, LayerRow, Written};
+use super::transform::Transform::{self, Copy, Stack, Transpose};
+use super::{DeepEmbed, HParams, Lookup, Presence};
 use crate::error::Result;
 use Presence::{Ignored, Required};
 
@@ -31,50 +31,61 @@ pub fn infer(look: &Lookup, hp: &mut HParams) -> Result<()> {
     Ok(())
 }
 
-pub fn layer(hp: &HParams, layer: usize) -> Vec<LayerSpec> {
+/// One layer's table. GGUF: as llama.cpp's `Rwkv7Model` converter makes it from fla's layout.
+pub fn layer(hp: &HParams, i: usize) -> Vec<LayerRow> {
     let (c, a, f, v) = (hp.n_embd, hp.dim_att, hp.dim_ffn, hp.vocab_size);
     let (h, n) = (hp.n_head.unwrap_or(0), hp.head_size.unwrap_or(0));
     let (dw, da, dg) = (hp.decay_lora.unwrap_or(0), hp.a_lora.unwrap_or(0), hp.gate_lora.unwrap_or(0));
-    let dv = hp.v_lora.unwrap_or(0);
-    let value_residual = if layer == 0 { Ignored } else { Required };
+    let row = LayerRow::new;
+    let lerp = |m: &'static str| {
+        row(m, vec![1, 1, c], Required).gguf("time_mix_lerp_fused.weight", vec![6, 1, 1, c], Stack, true)
+    };
+    // Layer 0 has no value residual (releases drop its v0/v1/v2); llama.cpp's loader still wants
+    // them there, shaped like a0/a1/a2, and its converter writes copies of those.
+    let (vr, dv, gv) = match (i, hp.v_lora.unwrap_or(0)) {
+        (0, dv) => (Ignored, dv, da),
+        (_, dv) => (Required, dv, dv),
+    };
+    let v_from = |r: LayerRow, a: &'static str| if i == 0 { r.from(a) } else { r };
     let mut rows = vec![
-        ("att.x_r", vec![1, 1, c], Required),
-        ("att.x_w", vec![1, 1, c], Required),
-        ("att.x_k", vec![1, 1, c], Required),
-        ("att.x_v", vec![1, 1, c], Required),
-        ("att.x_a", vec![1, 1, c], Required),
-        ("att.x_g", vec![1, 1, c], Required),
-        ("att.w0", vec![1, 1, a], Required),
-        ("att.w1", vec![c, dw], Required),
-        ("att.w2", vec![dw, a], Required),
-        ("att.a0", vec![1, 1, a], Required),
-        ("att.a1", vec![c, da], Required),
-        ("att.a2", vec![da, a], Required),
-        ("att.v0", vec![1, 1, a], value_residual),
-        ("att.v1", vec![c, dv], value_residual),
-        ("att.v2", vec![dv, a], value_residual),
-        ("att.g1", vec![c, dg], Required),
-        ("att.g2", vec![dg, a], Required),
-        ("att.k_k", vec![1, 1, a], Required),
-        ("att.k_a", vec![1, 1, a], Required),
-        ("att.r_k", vec![h, n], Required),
-        ("att.receptance.weight", vec![a, c], Required),
-        ("att.key.weight", vec![a, c], Required),
-        ("att.value.weight", vec![a, c], Required),
-        ("att.output.weight", vec![c, a], Required),
-        ("att.ln_x.weight", vec![a], Required),
-        ("att.ln_x.bias", vec![a], Required),
-        ("ffn.x_k", vec![1, 1, c], Required),
-        ("ffn.key.weight", vec![f, c], Required),
-        ("ffn.value.weight", vec![c, f], Required),
+        lerp("att.x_r"),
+        lerp("att.x_w"),
+        lerp("att.x_k"),
+        lerp("att.x_v"),
+        lerp("att.x_a"),
+        lerp("att.x_g"),
+        row("att.w0", vec![1, 1, a], Required).gguf("time_mix_w0.weight", vec![c], Copy, true),
+        row("att.w1", vec![c, dw], Required).gguf("time_mix_w1.weight", vec![dw, c], Transpose, true),
+        row("att.w2", vec![dw, a], Required).gguf("time_mix_w2.weight", vec![c, dw], Transpose, true),
+        row("att.a0", vec![1, 1, a], Required).gguf("time_mix_a0.weight", vec![c], Copy, true),
+        row("att.a1", vec![c, da], Required).gguf("time_mix_a1.weight", vec![da, c], Transpose, false),
+        row("att.a2", vec![da, a], Required).gguf("time_mix_a2.weight", vec![c, da], Transpose, false),
+        v_from(row("att.v0", vec![1, 1, a], vr).gguf("time_mix_v0.weight", vec![c], Copy, true), "att.a0"),
+        v_from(row("att.v1", vec![c, dv], vr).gguf("time_mix_v1.weight", vec![gv, c], Transpose, false), "att.a1"),
+        v_from(row("att.v2", vec![dv, a], vr).gguf("time_mix_v2.weight", vec![c, gv], Transpose, false), "att.a2"),
+        row("att.g1", vec![c, dg], Required).gguf("time_mix_g1.weight", vec![dg, c], Transpose, false),
+        row("att.g2", vec![dg, a], Required).gguf("time_mix_g2.weight", vec![c, dg], Transpose, false),
+        row("att.k_k", vec![1, 1, a], Required).gguf("time_mix_k_k.weight", vec![c], Copy, true),
+        row("att.k_a", vec![1, 1, a], Required).gguf("time_mix_k_a.weight", vec![c], Copy, true),
+        row("att.r_k", vec![h, n], Required).gguf("time_mix_r_k.weight", vec![c], Copy, true),
+        row("att.receptance.weight", vec![a, c], Required).gguf("time_mix_receptance.weight", vec![c, c], Copy, false),
+        row("att.key.weight", vec![a, c], Required).gguf("time_mix_key.weight", vec![c, c], Copy, false),
+        row("att.value.weight", vec![a, c], Required).gguf("time_mix_value.weight", vec![c, c], Copy, false),
+        row("att.output.weight", vec![c, a], Required).gguf("time_mix_output.weight", vec![c, c], Copy, false),
+        row("att.ln_x.weight", vec![a], Required).gguf("time_mix_ln.weight", vec![c], Copy, true),
+        row("att.ln_x.bias", vec![a], Required).gguf("time_mix_ln.bias", vec![c], Copy, true),
+        row("ffn.x_k", vec![1, 1, c], Required).gguf("channel_mix_lerp_k.weight", vec![c], Copy, true),
+        row("ffn.key.weight", vec![f, c], Required).gguf("channel_mix_key.weight", vec![f, c], Copy, false),
+        row("ffn.value.weight", vec![c, f], Required).gguf("channel_mix_value.weight", vec![c, f], Copy, false),
     ];
+    // DeepEmbed: no GGUF layout (llama.cpp has no per-token FFN tables; the writer refuses it).
     if let Some(de) = hp.deep_embed {
         rows.extend([
-            ("ffn.s_emb.weight", vec![v, de.table_dim], Required),
-            ("ffn.s_emb_x.weight", vec![de.table_dim, c], Required),
-            ("ffn.s1", vec![c, de.rank], Required),
-            ("ffn.s2", vec![de.rank, f], Required),
-            ("ffn.s0", vec![f], Required),
+            row("ffn.s_emb.weight", vec![v, de.table_dim], Required),
+            row("ffn.s_emb_x.weight", vec![de.table_dim, c], Required),
+            row("ffn.s1", vec![c, de.rank], Required),
+            row("ffn.s2", vec![de.rank, f], Required),
+            row("ffn.s0", vec![f], Required),
         ]);
     }
     rows
@@ -133,55 +144,3 @@ pub(super) const FLA_GLOBAL: [HfName; 4] = [
     ("ln_out.weight", "model.norm.weight", Transform::Copy, Written::Same),
     ("ln_out.bias", "model.norm.bias", Transform::Copy, Written::Same),
 ];
-
-/// GGUF rows of one layer, as llama.cpp's `Rwkv7Model` converter makes them from fla's layout.
-pub fn gguf_layer(hp: &HParams, i: usize) -> Vec<super::row::GgufRow> {
-    use super::row::row;
-    use super::transform::Transform::*;
-    let (c, f) = (hp.n_embd, hp.dim_ffn);
-    let (dw, da, dv, dg) =
-        (hp.decay_lora.unwrap_or(0), hp.a_lora.unwrap_or(0), hp.v_lora.unwrap_or(0), hp.gate_lora.unwrap_or(0));
-    let b = |n: &str| vec![format!("blocks.{i}.{n}")];
-    let g = |n: &str| format!("blk.{i}.{n}");
-    let lerps: Vec<String> =
-        ["x_r", "x_w", "x_k", "x_v", "x_a", "x_g"].iter().map(|n| format!("blocks.{i}.att.{n}")).collect();
-    let mut rows = vec![
-        row(g("time_mix_lerp_fused.weight"), &lerps, vec![6, 1, 1, c], Stack, true),
-        row(g("time_mix_w0.weight"), &b("att.w0"), vec![c], Copy, true),
-        row(g("time_mix_w1.weight"), &b("att.w1"), vec![dw, c], Transpose, true),
-        row(g("time_mix_w2.weight"), &b("att.w2"), vec![c, dw], Transpose, true),
-    ];
-    // Layer 0 has no value residual; llama.cpp's loader still wants v0/v1/v2 there, shaped like
-    // a0/a1/a2, and its converter writes copies of them just before the a tensors.
-    let (v_src, dv) = if i == 0 { ("att.a", da) } else { ("att.v", dv) };
-    let a_rows = [
-        (g("time_mix_a0.weight"), b("att.a0"), vec![c], Copy, true),
-        (g("time_mix_a1.weight"), b("att.a1"), vec![da, c], Transpose, false),
-        (g("time_mix_a2.weight"), b("att.a2"), vec![c, da], Transpose, false),
-    ];
-    let v_rows = [
-        (g("time_mix_v0.weight"), b(&format!("{v_src}0")), vec![c], Copy, true),
-        (g("time_mix_v1.weight"), b(&format!("{v_src}1")), vec![dv, c], Transpose, false),
-        (g("time_mix_v2.weight"), b(&format!("{v_src}2")), vec![c, dv], Transpose, false),
-    ];
-    for (name, src, shape, t, f32) in a_rows.into_iter().chain(v_rows) {
-        rows.push(row(name, &src, shape, t, f32));
-    }
-    rows.extend([
-        row(g("time_mix_g1.weight"), &b("att.g1"), vec![dg, c], Transpose, false),
-        row(g("time_mix_g2.weight"), &b("att.g2"), vec![c, dg], Transpose, false),
-        row(g("time_mix_k_k.weight"), &b("att.k_k"), vec![c], Copy, true),
-        row(g("time_mix_k_a.weight"), &b("att.k_a"), vec![c], Copy, true),
-        row(g("time_mix_r_k.weight"), &b("att.r_k"), vec![c], Copy, true),
-        row(g("time_mix_receptance.weight"), &b("att.receptance.weight"), vec![c, c], Copy, false),
-        row(g("time_mix_key.weight"), &b("att.key.weight"), vec![c, c], Copy, false),
-        row(g("time_mix_value.weight"), &b("att.value.weight"), vec![c, c], Copy, false),
-        row(g("time_mix_output.weight"), &b("att.output.weight"), vec![c, c], Copy, false),
-        row(g("time_mix_ln.weight"), &b("att.ln_x.weight"), vec![c], Copy, true),
-        row(g("time_mix_ln.bias"), &b("att.ln_x.bias"), vec![c], Copy, true),
-        row(g("channel_mix_lerp_k.weight"), &b("ffn.x_k"), vec![c], Copy, true),
-        row(g("channel_mix_key.weight"), &b("ffn.key.weight"), vec![f, c], Copy, false),
-        row(g("channel_mix_value.weight"), &b("ffn.value.weight"), vec![c, f], Copy, false),
-    ]);
-    rows
-}
