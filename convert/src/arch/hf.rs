@@ -1,7 +1,7 @@
 //! The HF column of the architecture tables: transformers' `RwkvForCausalLM` (RWKV-4), the RWKV
 //! organisation's `Rwkv5ForCausalLM`/`Rwkv6ForCausalLM` (RWKV-5.2/6) and flash-linear-attention's
 //! `RWKV7ForCausalLM` (RWKV-7). Each row: HF name, BlinkDL source, transform, shape written. fla's
-//! names are a table in `v7.rs`; RWKV-4/5/6 names are BlinkDL's renamed by the rules here.
+//! names are a column of `v7.rs`'s table; RWKV-4/5/6 names are BlinkDL's renamed by the rules here.
 
 use super::row::{HfName, Written};
 use super::transform::Transform;
@@ -42,11 +42,12 @@ fn rename(name: &str, to_hf: bool) -> String {
     s
 }
 
-/// The fla row of a BlinkDL tensor of shape `shape`; `None` for tensors fla has no place for.
-fn fla_v7(blink: &str, shape: &[usize]) -> Option<HfRow> {
+/// The fla row of a BlinkDL tensor of shape `shape`, from fla's names of a layer's tensors
+/// (`layer_names`) or the global ones; `None` for tensors fla has no place for.
+fn fla_v7(blink: &str, shape: &[usize], layer_names: &[HfName]) -> Option<HfRow> {
     let (local, prefix, table): (&str, String, &[HfName]) =
         match blink.strip_prefix("blocks.").and_then(|r| r.split_once('.')) {
-            Some((layer, local)) => (local, format!("model.layers.{layer}."), &super::v7::FLA_LAYER),
+            Some((layer, local)) => (local, format!("model.layers.{layer}."), layer_names),
             None => (blink, String::new(), &super::v7::FLA_GLOBAL),
         };
     let &(_, hf, transform, written) = table.iter().find(|r| r.0 == local)?;
@@ -86,11 +87,12 @@ pub fn rows(version: Version, hp: &HParams) -> Result<Vec<HfRow>> {
     if version != Version::V4 && hp.dim_att != c {
         return Err(Error::unsupported(format!("attention width {} differs from the embedding width {c}", hp.dim_att)));
     }
+    let fla = super::v7::fla_layer_names();
     Ok(super::table(version, hp)
         .into_iter()
         .filter(|s| s.presence == super::Presence::Required)
         .filter_map(|s| match version {
-            Version::V7 => fla_v7(&s.name, &s.shape),
+            Version::V7 => fla_v7(&s.name, &s.shape, &fla),
             _ if s.name == "head.weight" => {
                 Some(HfRow { hf: s.name.clone(), transform: Transform::Copy, shape: s.shape.clone(), source: s.name })
             }
@@ -118,7 +120,7 @@ pub fn to_blink(hf: &str) -> Option<(String, bool)> {
         return Some((hf.to_string(), false));
     }
     match hf.strip_prefix("model.layers.").and_then(|r| r.split_once('.')) {
-        Some((layer, local)) => back(&super::v7::FLA_LAYER, local, format!("blocks.{layer}.")),
+        Some((layer, local)) => back(&super::v7::fla_layer_names(), local, format!("blocks.{layer}.")),
         None => back(&super::v7::FLA_GLOBAL, hf, String::new()),
     }
 }

@@ -21,7 +21,7 @@ pub(crate) fn row(gguf: String, sources: &[String], shape: Vec<usize>, transform
 }
 
 /// How an HF row's written shape follows from the BlinkDL tensor's.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub enum Written {
     Same,
     /// Without its dimensions of 1 (`[1, 1, C]` → `[C]`).
@@ -35,13 +35,18 @@ pub enum Written {
 pub type HfName = (&'static str, &'static str, Transform, Written);
 
 /// One BlinkDL tensor of a layer (its name under `blocks.N.`), its shape and presence rule, and
-/// the GGUF tensor it goes into: a version's table is a list of these per layer (`vN::layer`).
+/// the GGUF and HF tensors it goes into: a version's table is a list of these per layer
+/// (`vN::layer`).
 #[derive(Debug, Clone)]
 pub struct LayerRow {
     pub blink: &'static str,
     pub shape: Vec<usize>,
     pub presence: super::Presence,
     pub gguf: Option<GgufTo>,
+    /// The HF tensor it goes into, where the version's HF names are a table (RWKV-7's fla names;
+    /// RWKV-4/5/6 names are BlinkDL's renamed by rule): name under the layer's prefix, transform,
+    /// written shape.
+    pub hf: Option<(&'static str, Transform, Written)>,
 }
 
 /// Where a layer row goes in GGUF: the tensor's name under `blk.N.`, its written shape, the
@@ -59,11 +64,15 @@ pub struct GgufTo {
 
 impl LayerRow {
     pub fn new(blink: &'static str, shape: Vec<usize>, presence: super::Presence) -> LayerRow {
-        LayerRow { blink, shape, presence, gguf: None }
+        LayerRow { blink, shape, presence, gguf: None, hf: None }
     }
     /// Written to GGUF as `name` (`f32`: always F32).
     pub fn gguf(self, name: &'static str, shape: Vec<usize>, transform: Transform, f32: bool) -> LayerRow {
         LayerRow { gguf: Some(GgufTo { name, shape, transform, f32, from: None }), ..self }
+    }
+    /// Written to HF as `name`.
+    pub fn hf(self, name: &'static str, transform: Transform, written: Written) -> LayerRow {
+        LayerRow { hf: Some((name, transform, written)), ..self }
     }
     /// Its GGUF tensor made from the layer's `blink` tensor instead.
     pub fn from(mut self, blink: &'static str) -> LayerRow {

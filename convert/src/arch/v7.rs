@@ -1,9 +1,12 @@
 //! RWKV-7 "Goose", x070 (`RWKV-v7/train_temp/src/model.py`), and its DeepEmbed variant
 //! (`RWKV-v7/rwkv_v7a_demo.py`): a generalised delta rule with four LoRAs. Everything about a v7
-//! tensor is here: its BlinkDL name, shape and presence and its GGUF tensor (`layer`), its fla name
-//! (`FLA_LAYER`).
+//! tensor is in its row of `layer`: BlinkDL name, shape and presence, the GGUF tensor it goes into
+//! (llama.cpp's `Rwkv7Model` converter), and its fla name (`RWKV7ForCausalLM`).
 
-use super::row::{HfName, LayerRow, Written};
+use super::row::{
+    HfName, LayerRow,
+    Written::{self, Reversed, Same, Squeezed},
+};
 use super::transform::Transform::{self, Copy, Stack, Transpose};
 use super::{DeepEmbed, HParams, Lookup, Presence};
 use crate::error::Result;
@@ -47,36 +50,37 @@ pub fn layer(hp: &HParams, i: usize) -> Vec<LayerRow> {
         (_, dv) => (Required, dv, dv),
     };
     let v_from = |r: LayerRow, a: &'static str| if i == 0 { r.from(a) } else { r };
+    #[rustfmt::skip]
     let mut rows = vec![
-        lerp("att.x_r"),
-        lerp("att.x_w"),
-        lerp("att.x_k"),
-        lerp("att.x_v"),
-        lerp("att.x_a"),
-        lerp("att.x_g"),
-        row("att.w0", vec![1, 1, a], Required).gguf("time_mix_w0.weight", vec![c], Copy, true),
-        row("att.w1", vec![c, dw], Required).gguf("time_mix_w1.weight", vec![dw, c], Transpose, true),
-        row("att.w2", vec![dw, a], Required).gguf("time_mix_w2.weight", vec![c, dw], Transpose, true),
-        row("att.a0", vec![1, 1, a], Required).gguf("time_mix_a0.weight", vec![c], Copy, true),
-        row("att.a1", vec![c, da], Required).gguf("time_mix_a1.weight", vec![da, c], Transpose, false),
-        row("att.a2", vec![da, a], Required).gguf("time_mix_a2.weight", vec![c, da], Transpose, false),
-        v_from(row("att.v0", vec![1, 1, a], vr).gguf("time_mix_v0.weight", vec![c], Copy, true), "att.a0"),
-        v_from(row("att.v1", vec![c, dv], vr).gguf("time_mix_v1.weight", vec![gv, c], Transpose, false), "att.a1"),
-        v_from(row("att.v2", vec![dv, a], vr).gguf("time_mix_v2.weight", vec![c, gv], Transpose, false), "att.a2"),
-        row("att.g1", vec![c, dg], Required).gguf("time_mix_g1.weight", vec![dg, c], Transpose, false),
-        row("att.g2", vec![dg, a], Required).gguf("time_mix_g2.weight", vec![c, dg], Transpose, false),
-        row("att.k_k", vec![1, 1, a], Required).gguf("time_mix_k_k.weight", vec![c], Copy, true),
-        row("att.k_a", vec![1, 1, a], Required).gguf("time_mix_k_a.weight", vec![c], Copy, true),
-        row("att.r_k", vec![h, n], Required).gguf("time_mix_r_k.weight", vec![c], Copy, true),
-        row("att.receptance.weight", vec![a, c], Required).gguf("time_mix_receptance.weight", vec![c, c], Copy, false),
-        row("att.key.weight", vec![a, c], Required).gguf("time_mix_key.weight", vec![c, c], Copy, false),
-        row("att.value.weight", vec![a, c], Required).gguf("time_mix_value.weight", vec![c, c], Copy, false),
-        row("att.output.weight", vec![c, a], Required).gguf("time_mix_output.weight", vec![c, c], Copy, false),
-        row("att.ln_x.weight", vec![a], Required).gguf("time_mix_ln.weight", vec![c], Copy, true),
-        row("att.ln_x.bias", vec![a], Required).gguf("time_mix_ln.bias", vec![c], Copy, true),
-        row("ffn.x_k", vec![1, 1, c], Required).gguf("channel_mix_lerp_k.weight", vec![c], Copy, true),
-        row("ffn.key.weight", vec![f, c], Required).gguf("channel_mix_key.weight", vec![f, c], Copy, false),
-        row("ffn.value.weight", vec![c, f], Required).gguf("channel_mix_value.weight", vec![c, f], Copy, false),
+        lerp("att.x_r").hf("attn.x_r", Copy, Same),
+        lerp("att.x_w").hf("attn.x_w", Copy, Same),
+        lerp("att.x_k").hf("attn.x_k", Copy, Same),
+        lerp("att.x_v").hf("attn.x_v", Copy, Same),
+        lerp("att.x_a").hf("attn.x_a", Copy, Same),
+        lerp("att.x_g").hf("attn.x_g", Copy, Same),
+        row("att.w0", vec![1, 1, a], Required).gguf("time_mix_w0.weight", vec![c], Copy, true).hf("attn.w_lora.lora.2.bias", Copy, Squeezed),
+        row("att.w1", vec![c, dw], Required).gguf("time_mix_w1.weight", vec![dw, c], Transpose, true).hf("attn.w_lora.lora.0.weight", Transpose, Reversed),
+        row("att.w2", vec![dw, a], Required).gguf("time_mix_w2.weight", vec![c, dw], Transpose, true).hf("attn.w_lora.lora.2.weight", Transpose, Reversed),
+        row("att.a0", vec![1, 1, a], Required).gguf("time_mix_a0.weight", vec![c], Copy, true).hf("attn.a_lora.lora.2.bias", Copy, Squeezed),
+        row("att.a1", vec![c, da], Required).gguf("time_mix_a1.weight", vec![da, c], Transpose, false).hf("attn.a_lora.lora.0.weight", Transpose, Reversed),
+        row("att.a2", vec![da, a], Required).gguf("time_mix_a2.weight", vec![c, da], Transpose, false).hf("attn.a_lora.lora.2.weight", Transpose, Reversed),
+        v_from(row("att.v0", vec![1, 1, a], vr).gguf("time_mix_v0.weight", vec![c], Copy, true).hf("attn.v_lora.lora.2.bias", Copy, Squeezed), "att.a0"),
+        v_from(row("att.v1", vec![c, dv], vr).gguf("time_mix_v1.weight", vec![gv, c], Transpose, false).hf("attn.v_lora.lora.0.weight", Transpose, Reversed), "att.a1"),
+        v_from(row("att.v2", vec![dv, a], vr).gguf("time_mix_v2.weight", vec![c, gv], Transpose, false).hf("attn.v_lora.lora.2.weight", Transpose, Reversed), "att.a2"),
+        row("att.g1", vec![c, dg], Required).gguf("time_mix_g1.weight", vec![dg, c], Transpose, false).hf("attn.g_lora.lora.0.weight", Transpose, Reversed),
+        row("att.g2", vec![dg, a], Required).gguf("time_mix_g2.weight", vec![c, dg], Transpose, false).hf("attn.g_lora.lora.2.weight", Transpose, Reversed),
+        row("att.k_k", vec![1, 1, a], Required).gguf("time_mix_k_k.weight", vec![c], Copy, true).hf("attn.k_k", Copy, Squeezed),
+        row("att.k_a", vec![1, 1, a], Required).gguf("time_mix_k_a.weight", vec![c], Copy, true).hf("attn.k_a", Copy, Squeezed),
+        row("att.r_k", vec![h, n], Required).gguf("time_mix_r_k.weight", vec![c], Copy, true).hf("attn.r_k", Copy, Same),
+        row("att.receptance.weight", vec![a, c], Required).gguf("time_mix_receptance.weight", vec![c, c], Copy, false).hf("attn.r_proj.weight", Copy, Same),
+        row("att.key.weight", vec![a, c], Required).gguf("time_mix_key.weight", vec![c, c], Copy, false).hf("attn.k_proj.weight", Copy, Same),
+        row("att.value.weight", vec![a, c], Required).gguf("time_mix_value.weight", vec![c, c], Copy, false).hf("attn.v_proj.weight", Copy, Same),
+        row("att.output.weight", vec![c, a], Required).gguf("time_mix_output.weight", vec![c, c], Copy, false).hf("attn.o_proj.weight", Copy, Same),
+        row("att.ln_x.weight", vec![a], Required).gguf("time_mix_ln.weight", vec![c], Copy, true).hf("attn.g_norm.weight", Copy, Same),
+        row("att.ln_x.bias", vec![a], Required).gguf("time_mix_ln.bias", vec![c], Copy, true).hf("attn.g_norm.bias", Copy, Same),
+        row("ffn.x_k", vec![1, 1, c], Required).gguf("channel_mix_lerp_k.weight", vec![c], Copy, true).hf("ffn.x_k", Copy, Squeezed),
+        row("ffn.key.weight", vec![f, c], Required).gguf("channel_mix_key.weight", vec![f, c], Copy, false).hf("ffn.key.weight", Copy, Same),
+        row("ffn.value.weight", vec![c, f], Required).gguf("channel_mix_value.weight", vec![c, f], Copy, false).hf("ffn.value.weight", Copy, Same),
     ];
     // DeepEmbed: no GGUF layout (llama.cpp has no per-token FFN tables; the writer refuses it).
     if let Some(de) = hp.deep_embed {
@@ -91,51 +95,23 @@ pub fn layer(hp: &HParams, i: usize) -> Vec<LayerRow> {
     rows
 }
 
-/// The HF column: fla's names (`utils/convert_from_rwkv7.py`, layout since 2025-04): BlinkDL's name under
-/// `blocks.N.`, fla's under `model.layers.N.`, the transform, the written shape. Read left to
-/// right to write, right to left to read back.
-pub(super) const FLA_LAYER: [HfName; 35] = {
-    use Transform::{Copy, Transpose};
-    use Written::{Reversed, Same, Squeezed};
-    [
-        ("ln0.weight", "pre_norm.weight", Copy, Same),
-        ("ln0.bias", "pre_norm.bias", Copy, Same),
-        ("ln1.weight", "attn_norm.weight", Copy, Same),
-        ("ln1.bias", "attn_norm.bias", Copy, Same),
-        ("ln2.weight", "ffn_norm.weight", Copy, Same),
-        ("ln2.bias", "ffn_norm.bias", Copy, Same),
-        ("att.x_r", "attn.x_r", Copy, Same),
-        ("att.x_w", "attn.x_w", Copy, Same),
-        ("att.x_k", "attn.x_k", Copy, Same),
-        ("att.x_v", "attn.x_v", Copy, Same),
-        ("att.x_a", "attn.x_a", Copy, Same),
-        ("att.x_g", "attn.x_g", Copy, Same),
-        ("att.k_k", "attn.k_k", Copy, Squeezed),
-        ("att.k_a", "attn.k_a", Copy, Squeezed),
-        ("att.r_k", "attn.r_k", Copy, Same),
-        ("att.w0", "attn.w_lora.lora.2.bias", Copy, Squeezed),
-        ("att.w1", "attn.w_lora.lora.0.weight", Transpose, Reversed),
-        ("att.w2", "attn.w_lora.lora.2.weight", Transpose, Reversed),
-        ("att.a0", "attn.a_lora.lora.2.bias", Copy, Squeezed),
-        ("att.a1", "attn.a_lora.lora.0.weight", Transpose, Reversed),
-        ("att.a2", "attn.a_lora.lora.2.weight", Transpose, Reversed),
-        // Layer 0 has no value residual (BlinkDL's table ignores it there; fla has no v_lora).
-        ("att.v0", "attn.v_lora.lora.2.bias", Copy, Squeezed),
-        ("att.v1", "attn.v_lora.lora.0.weight", Transpose, Reversed),
-        ("att.v2", "attn.v_lora.lora.2.weight", Transpose, Reversed),
-        ("att.g1", "attn.g_lora.lora.0.weight", Transpose, Reversed),
-        ("att.g2", "attn.g_lora.lora.2.weight", Transpose, Reversed),
-        ("att.receptance.weight", "attn.r_proj.weight", Copy, Same),
-        ("att.key.weight", "attn.k_proj.weight", Copy, Same),
-        ("att.value.weight", "attn.v_proj.weight", Copy, Same),
-        ("att.output.weight", "attn.o_proj.weight", Copy, Same),
-        ("att.ln_x.weight", "attn.g_norm.weight", Copy, Same),
-        ("att.ln_x.bias", "attn.g_norm.bias", Copy, Same),
-        ("ffn.x_k", "ffn.x_k", Copy, Squeezed),
-        ("ffn.key.weight", "ffn.key.weight", Copy, Same),
-        ("ffn.value.weight", "ffn.value.weight", Copy, Same),
-    ]
-};
+/// fla's names (`utils/convert_from_rwkv7.py`, layout since 2025-04) of the layer norms every
+/// version's table shares (BlinkDL's under `blocks.N.`, fla's under `model.layers.N.`).
+const FLA_NORMS: [HfName; 6] = [
+    ("ln0.weight", "pre_norm.weight", Copy, Same),
+    ("ln0.bias", "pre_norm.bias", Copy, Same),
+    ("ln1.weight", "attn_norm.weight", Copy, Same),
+    ("ln1.bias", "attn_norm.bias", Copy, Same),
+    ("ln2.weight", "ffn_norm.weight", Copy, Same),
+    ("ln2.bias", "ffn_norm.bias", Copy, Same),
+];
+
+/// fla's names of a layer's tensors, from the table (the names do not depend on the
+/// hyper-parameters; layer 1's rows, as layer 0 lacks the value residual) and the norms.
+pub(super) fn fla_layer_names() -> Vec<HfName> {
+    let rows = layer(&HParams::default(), 1).into_iter();
+    FLA_NORMS.into_iter().chain(rows.filter_map(|r| r.hf.map(|(hf, t, w)| (r.blink, hf, t, w)))).collect()
+}
 
 /// fla's names of the tensors outside the layers.
 pub(super) const FLA_GLOBAL: [HfName; 4] = [
