@@ -1,9 +1,11 @@
-//! The loader: what a path holds, and the canonical [`Model`] read from it by that format's
-//! reader. It sits above the readers (`torch`, `gguf::import`, `hf::read`); they build their
-//! tensors into a [`Model`] from [`crate::model`], below them, and never come back up here.
+//! The loader: what a path holds, and the canonical [`Model`] of what that format's reader
+//! returns. It sits above the readers (`torch`, `gguf::import`, `hf::read`), which return tensors
+//! under BlinkDL's names and their source ([`Read`]), and never come back up here.
 
 use crate::error::Result;
-use crate::model::{Model, Source};
+use crate::error::ResultExt;
+use crate::gguf::GgufFile;
+use crate::model::{Model, Read, Source};
 use crate::torch::{Container, TorchCheckpoint};
 use std::path::Path;
 
@@ -36,10 +38,19 @@ impl Model {
     /// Open any supported checkpoint; reads only headers and metadata, never tensor data.
     pub fn open(path: &Path) -> Result<Model> {
         match sniff(path) {
-            Format::HfFolder => crate::hf::read::read(path),
-            Format::Gguf => crate::gguf::import::read(path),
+            Format::HfFolder => Model::of(path, crate::hf::read::read(path).at(path)?),
+            Format::Gguf => Model::from_gguf(&GgufFile::open(path)?),
             Format::Torch => Model::from_torch(TorchCheckpoint::open(path)?),
         }
+    }
+
+    /// The model of a GGUF file already open.
+    pub fn from_gguf(f: &GgufFile) -> Result<Model> {
+        Model::of(&f.path, crate::gguf::import::from_file(f).at(&f.path)?)
+    }
+
+    fn of(path: &Path, read: Read) -> Result<Model> {
+        Model::new(path, read.source, read.file_size, read.tensors).at(path)
     }
 
     pub fn from_torch(ckpt: TorchCheckpoint) -> Result<Model> {

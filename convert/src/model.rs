@@ -20,6 +20,14 @@ pub enum Source {
     Hf { model_type: String },
 }
 
+/// What a format reader gives: the tensors under BlinkDL's names, where they came from, and the
+/// bytes read; [`crate::load`] makes the [`Model`] of them.
+pub struct Read {
+    pub source: Source,
+    pub file_size: u64,
+    pub tensors: Vec<Tensor>,
+}
+
 pub struct Model {
     pub path: PathBuf,
     pub source: Source,

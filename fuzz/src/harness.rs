@@ -97,7 +97,7 @@ pub fn gguf_reader(data: &[u8]) -> Result<(), String> {
         assert!(t.range.end <= f.map.len());
         let _ = (t.shape(), f.bytes(t).len());
     }
-    let model = convert::gguf::import::from_file(&f).map_err(|e| named(e.at(path)))?;
+    let model = Model::from_gguf(&f).map_err(|e| named(e.at(path)))?;
     touch(&model.tensors);
     Ok(())
 }
@@ -111,7 +111,7 @@ pub fn safetensors_header(data: &[u8]) -> Result<(), String> {
     let dir = base.join(format!("rwkv-fuzz-st-{}-{}", std::process::id(), FOLDERS.fetch_add(1, Ordering::Relaxed)));
     std::fs::create_dir_all(&dir).expect("a folder on tmpfs");
     std::fs::write(dir.join("model.safetensors"), data).expect("write to tmpfs");
-    let result = convert::hf::read::read(&dir).map(|m| touch(&m.tensors));
+    let result = Model::open(&dir).map(|m| touch(&m.tensors));
     let _ = std::fs::remove_dir_all(&dir);
     result.map_err(named)
 }

@@ -168,7 +168,7 @@ fn run_raw(args: &Args) -> Result<()> {
 /// A GGUF file: its metadata and tensor records as stored, then the model read from it.
 fn run_gguf(args: &Args) -> Result<()> {
     let file = convert::gguf::GgufFile::open(&args.file)?;
-    let model = convert::gguf::import::from_file(&file).map_err(|e| e.at(&args.file));
+    let model = Model::from_gguf(&file);
     if args.json {
         let kv: serde_json::Map<String, serde_json::Value> =
             file.kv.iter().map(|(k, v)| (k.clone(), json!(v.describe()))).collect();

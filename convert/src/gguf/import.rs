@@ -6,12 +6,11 @@ use super::Value;
 use crate::arch::gguf::{rows, Transform};
 use crate::arch::{self, HParams, Version};
 use crate::dtype::DType;
-use crate::error::{Error, Result, ResultExt};
-use crate::model::{Model, Source};
+use crate::error::{Error, Result};
+use crate::model::{Read, Source};
 use crate::tensor::{Bytes, Tensor};
 use quantize::GgmlType;
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
 use std::sync::Arc;
 
 fn dtype_of(ty: GgmlType) -> Option<DType> {
@@ -96,12 +95,8 @@ fn dequantize_le(ty: GgmlType, bytes: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-pub fn read(path: &Path) -> Result<Model> {
-    let f = GgufFile::open(path)?;
-    from_file(&f).at(path)
-}
-
-pub fn from_file(f: &GgufFile) -> Result<Model> {
+/// The canonical tensors of a GGUF file.
+pub fn from_file(f: &GgufFile) -> Result<Read> {
     let (version, hp) = hparams(f)?;
     let rescale_every = f.get("rwkv6.rescale_every_n_layers").and_then(Value::as_u64).unwrap_or(0) as usize;
     let specs: HashMap<String, Vec<usize>> = arch::table(version, &hp).into_iter().map(|s| (s.name, s.shape)).collect();
@@ -207,5 +202,5 @@ pub fn from_file(f: &GgufFile) -> Result<Model> {
         return Err(Error::not_rwkv(format!("tensors that no {version} model has: {}", extra.join(", "))));
     }
     let source = Source::Gguf { arch: crate::arch::gguf::arch_name(version).into() };
-    Model::new(&f.path, source, f.map.len() as u64, out)
+    Ok(Read { source, file_size: f.map.len() as u64, tensors: out })
 }

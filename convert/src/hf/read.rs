@@ -5,8 +5,8 @@
 use crate::arch::hf::to_blink;
 use crate::arch::transform::Transform;
 use crate::dtype::DType;
-use crate::error::{Error, Result, ResultExt};
-use crate::model::{Model, Source};
+use crate::error::{Error, Result};
+use crate::model::{Read, Source};
 use crate::tensor::{Bytes, Tensor};
 use std::path::Path;
 use std::sync::Arc;
@@ -20,7 +20,8 @@ fn dtype(s: &str) -> Option<DType> {
     })
 }
 
-pub fn read(dir: &Path) -> Result<Model> {
+/// The canonical tensors of an HF folder.
+pub fn read(dir: &Path) -> Result<Read> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| Error::io(e, dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -124,5 +125,5 @@ pub fn read(dir: &Path) -> Result<Model> {
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|c| c["model_type"].as_str().map(String::from))
         .unwrap_or_else(|| "unknown".into());
-    Model::new(dir, Source::Hf { model_type: family }, total, out).at(dir)
+    Ok(Read { source: Source::Hf { model_type: family }, file_size: total, tensors: out })
 }

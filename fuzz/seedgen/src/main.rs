@@ -182,7 +182,7 @@ fn main() {
                 let gguf = work.join(format!("{name}-{out:?}.gguf"));
                 writer.write(&gguf, true, &pending, |_| {}).unwrap();
                 // The float GGUF reads back as the same model.
-                convert::gguf::import::read(&gguf).unwrap_or_else(|e| panic!("{name}: {e}"));
+                Model::open(&gguf).unwrap_or_else(|e| panic!("{name}: {e}"));
                 put(&dir("gguf_reader"), &format!("{name}-{out:?}.gguf"), &std::fs::read(&gguf).unwrap());
             }
             // HF folder (the formats without an HF layout are skipped).
