@@ -1,8 +1,10 @@
 //! The reference engine: RWKV-4..7 in f32 on ndarray, as the official `rwkv` package computes
-//! them in `cpu fp32`. One file per version, each one implementation of [`Rwkv`]; WKV kernels in
-//! [`wkv`] (plain and fast); matrices read where they are stored ([`linear`]) through dot kernels
-//! per storage type ([`kernels`], [`qkernels`]) and the prefill GEMM ([`gemm`]). [`Engine`] holds
-//! any version and runs its passes on the rayon pool.
+//! them in `cpu fp32`. It reads a canonical `convert::Model` and nothing else. One file per
+//! version, each one implementation of [`Rwkv`]; WKV kernels in [`wkv`] (plain and fast);
+//! matrices read where they are stored ([`linear`]) through dot kernels per storage type
+//! ([`kernels`], [`qkernels`]) and the prefill GEMM ([`gemm`]). [`Engine`] holds any version and
+//! runs its passes on the rayon pool; a caller that wants importance statistics passes an
+//! [`imatrix::Observer`].
 
 mod channel_mix;
 pub mod compare;
