@@ -14,6 +14,7 @@ pub fn infer(look: &Lookup, hp: &mut HParams) -> Result<()> {
 /// One layer's table. GGUF: our own `rwkv4` layout (llama.cpp has none; docs/gguf-rwkv4-rwkv5.md),
 /// values as in the checkpoint: `time_mix_decay` is the raw `time_decay` (the decay is
 /// `exp(−exp(·))`), `time_mix_lerp_*` hold RWKV-4's `time_mix_*` (the weight of the current token).
+#[rustfmt::skip]
 pub fn layer(hp: &HParams, _layer: usize) -> Vec<LayerRow> {
     let (c, a) = (hp.n_embd, hp.dim_att);
     let row = LayerRow::new;
@@ -33,6 +34,7 @@ pub fn layer(hp: &HParams, _layer: usize) -> Vec<LayerRow> {
 }
 
 /// The RWKV-4/5 channel-mix rows (RWKV-5 keeps RWKV-4's channel-mix).
+#[rustfmt::skip]
 pub(crate) fn channel_mix(hp: &HParams) -> Vec<LayerRow> {
     let (c, f) = (hp.n_embd, hp.dim_ffn);
     let row = LayerRow::new;
@@ -40,12 +42,7 @@ pub(crate) fn channel_mix(hp: &HParams) -> Vec<LayerRow> {
         row("ffn.time_mix_k", vec![1, 1, c], Required).gguf("channel_mix_lerp_k.weight", vec![c], Copy, true),
         row("ffn.time_mix_r", vec![1, 1, c], Required).gguf("channel_mix_lerp_r.weight", vec![c], Copy, true),
         row("ffn.key.weight", vec![f, c], Required).gguf("channel_mix_key.weight", vec![f, c], Copy, false),
-        row("ffn.receptance.weight", vec![c, c], Required).gguf(
-            "channel_mix_receptance.weight",
-            vec![c, c],
-            Copy,
-            false,
-        ),
+        row("ffn.receptance.weight", vec![c, c], Required).gguf("channel_mix_receptance.weight", vec![c, c], Copy, false),
         row("ffn.value.weight", vec![c, f], Required).gguf("channel_mix_value.weight", vec![c, f], Copy, false),
     ]
 }

@@ -29,6 +29,7 @@ pub fn infer(version: Version, look: &Lookup, hp: &mut HParams) -> Result<()> {
 /// One layer's table. GGUF: our own `rwkv5` layout (llama.cpp has none; docs/gguf-rwkv4-rwkv5.md),
 /// values as in the checkpoint; `time_mix_lerp_*` hold RWKV-5's `time_mix_*` (the weight of the
 /// current token).
+#[rustfmt::skip]
 pub fn layer(version: Version, hp: &HParams, _layer: usize) -> Vec<LayerRow> {
     let (c, a) = (hp.n_embd, hp.dim_att);
     let (h, n) = (hp.n_head.unwrap_or(0), hp.head_size.unwrap_or(0));

@@ -24,6 +24,7 @@ pub fn infer(look: &Lookup, hp: &mut HParams) -> Result<()> {
 }
 
 /// One layer's table. GGUF: as llama.cpp's `Rwkv6Model` converter makes it from the HF layout.
+#[rustfmt::skip]
 pub fn layer(hp: &HParams, i: usize) -> Vec<LayerRow> {
     let (c, a, f) = (hp.n_embd, hp.dim_att, hp.dim_ffn);
     let (h, n) = (hp.n_head.unwrap_or(0), hp.head_size.unwrap_or(0));
@@ -57,12 +58,7 @@ pub fn layer(hp: &HParams, i: usize) -> Vec<LayerRow> {
         row("ffn.time_maa_k", vec![1, 1, c], Required).gguf("channel_mix_lerp_k.weight", vec![c], Copy, true),
         row("ffn.time_maa_r", vec![1, 1, c], Required).gguf("channel_mix_lerp_r.weight", vec![c], Copy, true),
         row("ffn.key.weight", vec![f, c], Required).gguf("channel_mix_key.weight", vec![f, c], Copy, false),
-        row("ffn.receptance.weight", vec![c, c], Required).gguf(
-            "channel_mix_receptance.weight",
-            vec![c, c],
-            Copy,
-            false,
-        ),
+        row("ffn.receptance.weight", vec![c, c], Required).gguf("channel_mix_receptance.weight", vec![c, c], Copy, false),
         row("ffn.value.weight", vec![c, f], Required).gguf("channel_mix_value.weight", vec![c, f], rescale, false),
     ]
 }
