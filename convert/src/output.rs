@@ -72,16 +72,16 @@ impl AtomicFile {
         let w = self.writer.as_mut().expect("open until finished");
         w.write_all(bytes).map_err(|e| Error::io(e, &self.path))?;
         self.written += bytes.len() as u64;
-        self.start_writeback(false);
+        self.start_writeback();
         Ok(())
     }
 
     /// Every [`WRITEBACK`] bytes, ask the disk to start on what is written (without waiting for
     /// it), so that writing to the disk overlaps making the rest and the final `fsync` finds little
     /// left to do; waiting for it all at the end had made a 3 GB conversion the sum of the two.
-    fn start_writeback(&mut self, now: bool) {
+    fn start_writeback(&mut self) {
         const WRITEBACK: u64 = 64 << 20;
-        if self.written - self.flushed < WRITEBACK && !now {
+        if self.written - self.flushed < WRITEBACK {
             return;
         }
         #[cfg(target_os = "linux")]
@@ -118,7 +118,7 @@ impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.writer.as_mut().expect("open until finished").write(buf)?;
         self.written += n as u64;
-        self.start_writeback(false);
+        self.start_writeback();
         Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -195,7 +195,7 @@ impl AtomicFile {
             return Err(Error::corrupt(format!("the file ended {} bytes early", range.len() as u64 - n)).at(path));
         }
         self.written += n;
-        self.start_writeback(false);
+        self.start_writeback();
         Ok(())
     }
 }
