@@ -7,6 +7,10 @@ use std::sync::OnceLock;
 /// The vocabulary file, byte for byte as the `rwkv` 0.8.32 wheel ships it (CRLF line ends).
 pub const WORLD_VOCAB: &[u8] = include_bytes!("../vocab/rwkv_vocab_v20230424.txt");
 
+/// The GPT-NeoX-20B tokenizer of the RWKV-4 Pile models, as Hugging Face `tokenizers` JSON
+/// (`convert/vocab/20B_tokenizer.json`; origin and licences in `convert/vocab/NOTICE.md`).
+pub const NEOX_TOKENIZER_JSON: &[u8] = include_bytes!("../vocab/20B_tokenizer.json");
+
 /// The World tokens' bytes by id; index 0 is empty.
 pub fn world() -> &'static [Vec<u8>] {
     static WORLD: OnceLock<Vec<Vec<u8>>> = OnceLock::new();

@@ -178,3 +178,39 @@ mod tests {
         assert!(t.decode_bytes(&[0]).is_err());
     }
 }
+
+/// The GPT-NeoX-20B BPE tokenizer (RWKV-4 Pile models, vocabulary 50277), run by Hugging Face's
+/// `tokenizers` on the shipped JSON ([`convert::vocab::NEOX_TOKENIZER_JSON`]). No special tokens
+/// are added: the evaluation prepends id 0 itself, as for World. Text is NFC-normalised first (the
+/// file's normaliser), so decoding gives back the NFC form of what was encoded.
+pub struct NeoxTokenizer(tokenizers::Tokenizer);
+
+impl NeoxTokenizer {
+    /// The shipped tokenizer, parsed once.
+    pub fn neox() -> &'static NeoxTokenizer {
+        static NEOX: std::sync::OnceLock<NeoxTokenizer> = std::sync::OnceLock::new();
+        NEOX.get_or_init(|| {
+            let t = tokenizers::Tokenizer::from_bytes(convert::vocab::NEOX_TOKENIZER_JSON)
+                .expect("the shipped GPT-NeoX-20B tokenizer parses");
+            NeoxTokenizer(t)
+        })
+    }
+
+    /// Token count, added tokens included (50277).
+    pub fn len(&self) -> usize {
+        self.0.get_vocab_size(true)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
+        let e = self.0.encode(text, false).map_err(|e| TokenizerError(e.to_string()))?;
+        Ok(e.get_ids().to_vec())
+    }
+
+    pub fn decode(&self, ids: &[u32]) -> Result<String, TokenizerError> {
+        self.0.decode(ids, false).map_err(|e| TokenizerError(e.to_string()))
+    }
+}

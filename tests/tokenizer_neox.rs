@@ -1,0 +1,76 @@
+//! The GPT-NeoX-20B tokenizer (RWKV-4 Pile models) against Hugging Face's Python `tokenizers` on
+//! the same file (golden/tokenizer/expected_neox.json, made by
+//! golden/tokenizer/make_neox_golden.py): the golden corpus whole and by paragraph, and every
+//! LAMBADA document as the evaluation splits it (when ../shared is there).
+
+use reference::tokenizer::NeoxTokenizer;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/tokenizer")
+}
+
+fn expected() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir().join("expected_neox.json")).unwrap()).unwrap()
+}
+
+fn ids(v: &Value) -> Vec<u32> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn ids_hash16(ids: &[u32]) -> String {
+    let packed: Vec<u8> = ids.iter().flat_map(|i| i.to_le_bytes()).collect();
+    hex(&Sha256::digest(&packed))[..16].to_string()
+}
+
+#[test]
+fn the_corpus_encodes_as_python_tokenizers_does_and_decodes_back() {
+    let e = expected();
+    let t = NeoxTokenizer::neox();
+    assert_eq!(hex(&Sha256::digest(convert::vocab::NEOX_TOKENIZER_JSON)), e["tokenizer_sha256"].as_str().unwrap());
+    assert_eq!(t.len(), e["vocab_size"].as_u64().unwrap() as usize);
+    let corpus = String::from_utf8(std::fs::read(dir().join("corpus.txt")).unwrap()).unwrap();
+    let whole = t.encode(&corpus).unwrap();
+    assert_eq!(whole, ids(&e["corpus_ids"]), "the whole corpus");
+    // Decoding gives back the text the tokenizer saw: re-encoding it gives the same ids.
+    assert_eq!(t.encode(&t.decode(&whole).unwrap()).unwrap(), whole, "decode then encode");
+    let cases = e["cases"].as_array().unwrap();
+    let bad: Vec<&str> = cases
+        .iter()
+        .filter(|c| t.encode(c["text"].as_str().unwrap()).unwrap() != ids(&c["ids"]))
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(bad.is_empty(), "{} of {} paragraphs differ: {:?}", bad.len(), cases.len(), &bad[..bad.len().min(10)]);
+}
+
+#[test]
+fn every_lambada_document_encodes_as_python_tokenizers_does() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/lambada_test.jsonl");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        eprintln!("skipped: {} is not here (the shared data folder is absent)", path.display());
+        return;
+    };
+    let e = expected();
+    let want = e["lambada"].as_array().unwrap();
+    let t = NeoxTokenizer::neox();
+    let docs: Vec<String> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(docs.len(), want.len());
+    for (i, (doc, w)) in docs.iter().zip(want).enumerate() {
+        let cut = doc.rfind(' ').unwrap();
+        let (ctx, tgt) = (&doc[..cut], &doc[cut..]);
+        let c = t.encode(ctx).unwrap();
+        assert_eq!(c.len() as u64, w["n_ctx"].as_u64().unwrap(), "document {i}: context length");
+        assert_eq!(ids_hash16(&c), w["ctx_sha256_16"].as_str().unwrap(), "document {i}: context ids");
+        assert_eq!(t.encode(tgt).unwrap(), ids(&w["tgt"]), "document {i}: target ids");
+    }
+}
