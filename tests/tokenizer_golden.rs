@@ -1,6 +1,9 @@
 //! The World tokenizer against the official `TRIE_TOKENIZER` (golden/tokenizer/expected.json, made
 //! by golden/tokenizer/make_tokenizer_golden.py with rwkv 0.8.32).
 
+mod common;
+
+use common::{hex, ids, ids_hash16};
 use reference::tokenizer::WorldTokenizer;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -12,19 +15,6 @@ fn dir() -> PathBuf {
 
 fn expected() -> Value {
     serde_json::from_str(&std::fs::read_to_string(dir().join("expected.json")).unwrap()).unwrap()
-}
-
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn ids_hash16(ids: &[u32]) -> String {
-    let packed: Vec<u8> = ids.iter().flat_map(|i| i.to_le_bytes()).collect();
-    hex(&Sha256::digest(&packed))[..16].to_string()
 }
 
 #[test]

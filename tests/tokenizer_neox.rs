@@ -3,39 +3,25 @@
 //! golden/tokenizer/make_neox_golden.py): the golden corpus whole and by paragraph, and every
 //! LAMBADA document as the evaluation splits it (when ../shared is there).
 
+mod common;
+
+use common::{hex, ids, ids_hash16, tokenizer_golden};
 use reference::tokenizer::NeoxTokenizer;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/tokenizer")
-}
-
-fn expected() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(dir().join("expected_neox.json")).unwrap()).unwrap()
-}
-
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn ids_hash16(ids: &[u32]) -> String {
-    let packed: Vec<u8> = ids.iter().flat_map(|i| i.to_le_bytes()).collect();
-    hex(&Sha256::digest(&packed))[..16].to_string()
+fn expected() -> (std::path::PathBuf, Value) {
+    tokenizer_golden("expected_neox.json")
 }
 
 #[test]
 fn the_corpus_encodes_as_python_tokenizers_does_and_decodes_back() {
-    let e = expected();
+    let (dir, e) = expected();
     let t = NeoxTokenizer::neox();
     assert_eq!(hex(&Sha256::digest(convert::vocab::NEOX_TOKENIZER_JSON)), e["tokenizer_sha256"].as_str().unwrap());
     assert_eq!(t.len(), e["vocab_size"].as_u64().unwrap() as usize);
-    let corpus = String::from_utf8(std::fs::read(dir().join("corpus.txt")).unwrap()).unwrap();
+    let corpus = String::from_utf8(std::fs::read(dir.join("corpus.txt")).unwrap()).unwrap();
     let whole = t.encode(&corpus).unwrap();
     assert_eq!(whole, ids(&e["corpus_ids"]), "the whole corpus");
     // Decoding gives back the text the tokenizer saw: re-encoding it gives the same ids.
@@ -56,7 +42,7 @@ fn every_lambada_document_encodes_as_python_tokenizers_does() {
         eprintln!("skipped: {} is not here (the shared data folder is absent)", path.display());
         return;
     };
-    let e = expected();
+    let (_, e) = expected();
     let want = e["lambada"].as_array().unwrap();
     let t = NeoxTokenizer::neox();
     let docs: Vec<String> = text

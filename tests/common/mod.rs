@@ -8,6 +8,30 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Token ids from a JSON array (the tokenizer goldens).
+pub fn ids(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array().expect("an array of ids").iter().map(|x| x.as_u64().expect("an id") as u32).collect()
+}
+
+/// The first 16 hex digits of the SHA-256 of `ids` packed as little-endian u32 (how the
+/// tokenizer goldens record long id lists).
+pub fn ids_hash16(ids: &[u32]) -> String {
+    let packed: Vec<u8> = ids.iter().flat_map(|i| i.to_le_bytes()).collect();
+    sha256_hex(&packed)[..16].to_string()
+}
+
+/// The golden/tokenizer folder and one of its JSON files, parsed.
+pub fn tokenizer_golden(file: &str) -> (std::path::PathBuf, serde_json::Value) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/tokenizer");
+    let text = std::fs::read_to_string(dir.join(file)).expect("the golden file");
+    (dir, serde_json::from_str(&text).expect("JSON"))
+}
+
 /// Our dtype name for a torch dtype name as the fixture scripts record it (`str(t.dtype)` less
 /// its `torch.` prefix).
 pub fn torch_dtype(torch: &str) -> &'static str {
