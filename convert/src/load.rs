@@ -2,8 +2,7 @@
 //! returns. It sits above the readers (`torch`, `gguf::import`, `hf::read`), which return tensors
 //! under BlinkDL's names and their source ([`Read`]), and never come back up here.
 
-use crate::error::Result;
-use crate::error::ResultExt;
+use crate::error::{Result, ResultExt};
 use crate::gguf::GgufFile;
 use crate::model::{Model, Read, Source};
 use crate::torch::{Container, TorchCheckpoint};

@@ -145,15 +145,7 @@ pub trait Sink {
     fn put(&mut self, bytes: &[u8]) -> Result<()>;
     /// Bytes `range` of `src` (the file at `path`, for messages), unchanged.
     fn put_file_range(&mut self, src: &File, path: &Path, range: std::ops::Range<usize>) -> Result<()> {
-        let mut buf = vec![0u8; COPY_CHUNK.min(range.len())];
-        let mut at = range.start;
-        while at < range.end {
-            let n = COPY_CHUNK.min(range.end - at);
-            read_at(src, path, &mut buf[..n], at)?;
-            self.put(&buf[..n])?;
-            at += n;
-        }
-        Ok(())
+        read_pieces(src, path, range, |piece, _| self.put(piece))
     }
 }
 
@@ -163,19 +155,28 @@ impl<F: FnMut(&[u8]) -> Result<()>> Sink for F {
     }
 }
 
-/// A sink into an [`AtomicFile`], counting what it is given.
+/// A sink into an [`AtomicFile`]; [`FileSink::written`] is what it was given.
 pub struct FileSink<'f> {
-    pub file: &'f mut AtomicFile,
-    pub written: usize,
+    file: &'f mut AtomicFile,
+    start: u64,
+}
+
+impl<'f> FileSink<'f> {
+    pub fn new(file: &'f mut AtomicFile) -> FileSink<'f> {
+        let start = file.written;
+        FileSink { file, start }
+    }
+    /// Bytes given to this sink so far.
+    pub fn written(&self) -> usize {
+        (self.file.written - self.start) as usize
+    }
 }
 
 impl Sink for FileSink<'_> {
     fn put(&mut self, bytes: &[u8]) -> Result<()> {
-        self.written += bytes.len();
         self.file.write_all(bytes)
     }
     fn put_file_range(&mut self, src: &File, path: &Path, range: std::ops::Range<usize>) -> Result<()> {
-        self.written += range.len();
         self.file.copy_range(src, path, range)
     }
 }
@@ -203,6 +204,25 @@ impl AtomicFile {
 /// Pieces in which file ranges are read (and checked) and copied: big enough that a call's cost
 /// vanishes, small enough to stay in the page cache's hot end.
 pub const COPY_CHUNK: usize = 4 << 20;
+
+/// Bytes `range` of `f` (the file at `path`, for messages) through one buffer, [`COPY_CHUNK`] at a
+/// time: `each(piece, offset of the piece in the range)`.
+fn read_pieces(
+    f: &File,
+    path: &Path,
+    range: std::ops::Range<usize>,
+    mut each: impl FnMut(&[u8], usize) -> Result<()>,
+) -> Result<()> {
+    let mut buf = vec![0u8; COPY_CHUNK.min(range.len())];
+    let mut at = range.start;
+    while at < range.end {
+        let n = COPY_CHUNK.min(range.end - at);
+        read_at(f, path, &mut buf[..n], at)?;
+        each(&buf[..n], at - range.start)?;
+        at += n;
+    }
+    Ok(())
+}
 
 /// Exactly `buf.len()` bytes of `f` at `at`.
 pub fn read_at(f: &File, path: &Path, buf: &mut [u8], at: usize) -> Result<()> {
@@ -233,17 +253,7 @@ pub fn copy_file_range_checked(
     let f = File::open(path).map_err(|e| Error::io(e, path))?;
     std::thread::scope(|s| {
         let (f, range_c) = (&f, range.clone());
-        let checked = s.spawn(move || -> Result<()> {
-            let mut buf = vec![0u8; COPY_CHUNK.min(range_c.len())];
-            let mut at = range_c.start;
-            while at < range_c.end {
-                let n = COPY_CHUNK.min(range_c.end - at);
-                read_at(f, path, &mut buf[..n], at)?;
-                check(&buf[..n], at - range_c.start)?;
-                at += n;
-            }
-            Ok(())
-        });
+        let checked = s.spawn(move || read_pieces(f, path, range_c, &mut check));
         let mut at = range.start;
         let mut copied = Ok(());
         while at < range.end && copied.is_ok() {

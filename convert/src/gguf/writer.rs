@@ -117,9 +117,9 @@ impl GgufWriter {
         file.write_all(&header)?;
         for (i, t) in tensors.iter().enumerate() {
             let want = t.n_bytes()?;
-            let mut sink = FileSink { file: &mut file, written: 0 };
+            let mut sink = FileSink::new(&mut file);
             (t.data)(&mut sink).map_err(|e| e.tensor(&t.name).at(path))?;
-            let written = sink.written;
+            let written = sink.written();
             if written != want {
                 return Err(Error::corrupt(format!("made {written} bytes, the record says {want}"))
                     .tensor(&t.name)

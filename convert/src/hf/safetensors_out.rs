@@ -68,9 +68,9 @@ pub fn write(path: &Path, force: bool, tensors: &[StTensor], mut progress: impl 
     let mut file = AtomicFile::create(path, force)?;
     file.write_all(&header(tensors, &[("format", "pt")]))?;
     for t in tensors {
-        let mut sink = FileSink { file: &mut file, written: 0 };
+        let mut sink = FileSink::new(&mut file);
         (t.data)(&mut sink).map_err(|e| e.tensor(&t.name).at(path))?;
-        let written = sink.written;
+        let written = sink.written();
         if written != t.n_bytes {
             return Err(crate::Error::corrupt(format!("made {written} bytes, expected {}", t.n_bytes))
                 .tensor(&t.name)
