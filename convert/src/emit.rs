@@ -1,6 +1,7 @@
 //! The streaming emitter both writers (GGUF, HF safetensors) use for a tensor's bytes, with the
 //! checks every written weight passes: finite, and within range of the output type.
 
+use crate::arch::transform::Transform;
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::output::Sink;
@@ -36,6 +37,45 @@ pub fn tensor_bytes(model: &Model, t: &Tensor, ty: GgmlType, sink: &mut dyn Sink
             Bytes::Mapped { map: map.clone(), range: start..start + chunk.len() }.release_pages();
         }
     }
+    Ok(())
+}
+
+/// A tensor made whole from `sources` by `transform` (written shape `shape`, `name` in messages):
+/// the small ones that are transposed, permuted or rescaled, and any made from quantized blocks.
+/// A layout change of sources already in `ty` moves their bytes; anything else goes through f32.
+/// Each source is checked as [`tensor_bytes`] checks it; their pages are released after.
+pub fn transformed(
+    model: &Model,
+    sources: &[&Tensor],
+    transform: Transform,
+    shape: &[usize],
+    ty: GgmlType,
+    name: &str,
+    sink: &mut dyn Sink,
+) -> Result<()> {
+    let moved = matches!(transform, Transform::Transpose | Transform::Permute021)
+        && sources.iter().all(|t| t.dtype.ggml_equivalent() == Some(ty));
+    let mut values = Vec::with_capacity(sources.len());
+    for t in sources {
+        check_finite(model, t, t.bytes(), 0)?;
+        if !moved {
+            let v = t.to_f32()?;
+            check_fits(model, t, &v, 0, ty)?;
+            values.push(v);
+        }
+    }
+    let bytes = if moved {
+        let bytes: Vec<&[u8]> = sources.iter().map(|t| t.bytes()).collect();
+        transform.apply_bytes(&bytes, sources[0].dtype.size(), shape)
+    } else {
+        // The written shape decides the layout, not the source's squeezed one: a LoRA of rank 1
+        // ([C, 1]) squeezes to one dimension.
+        let refs: Vec<&[f32]> = values.iter().map(Vec::as_slice).collect();
+        transform.apply(&refs, shape).map(|v| encode(&v, ty))
+    }
+    .map_err(|e| e.tensor(name))?;
+    sink.put(&bytes)?;
+    sources.iter().for_each(|t| t.data.release_pages());
     Ok(())
 }
 

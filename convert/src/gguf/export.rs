@@ -5,7 +5,6 @@
 use super::{GgufWriter, PendingTensor, Value};
 use crate::arch::gguf::{arch_name, hp_keys, rows, GgufRow, Transform};
 use crate::arch::Version;
-use crate::emit::{check_finite, check_fits, encode};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::output::Sink;
@@ -141,50 +140,17 @@ pub fn tokenizer(vocab_size: usize) -> Result<Vec<(String, Value)>> {
     ])
 }
 
-/// The f32 values of a row, transformed from its sources.
-pub fn row_values(model: &Model, row: &GgufRow) -> Result<Vec<f32>> {
-    let mut srcs = Vec::with_capacity(row.sources.len());
-    for name in &row.sources {
-        let t = model.get(name).ok_or_else(|| Error::not_rwkv("tensor is missing").tensor(name))?;
-        srcs.push(t.to_f32()?);
-    }
-    // The row's written shape decides the layout, not the source's squeezed one: a LoRA of
-    // rank 1 ([C, 1]) squeezes to one dimension.
-    let refs: Vec<&[f32]> = srcs.iter().map(|s| s.as_slice()).collect();
-    row.transform.apply(&refs, &row.shape).map_err(|e| e.tensor(&row.gguf))
-}
-
 /// Stream the bytes of one row in `ty` into `sink`: copies and stacks source by source through
 /// [`crate::emit::tensor_bytes`]; other transforms (small tensors: LoRAs, rescaled matrices) and
-/// quantized sources (from a quantized GGUF) widened whole and checked, in their own order.
+/// quantized sources (from a quantized GGUF) whole through [`crate::emit::transformed`].
 pub fn row_bytes(model: &Model, row: &GgufRow, ty: GgmlType, sink: &mut dyn Sink) -> Result<()> {
     let sources: Vec<&crate::Tensor> = row
         .sources
         .iter()
         .map(|n| model.get(n).ok_or_else(|| Error::not_rwkv("tensor is missing").tensor(n)))
         .collect::<Result<_>>()?;
-    let moved = matches!(row.transform, Transform::Transpose | Transform::Permute021);
-    if moved && sources.iter().all(|t| t.dtype.ggml_equivalent() == Some(ty)) {
-        // A layout change only: elements moved as the bytes they are.
-        let bytes: Vec<&[u8]> = sources.iter().map(|t| t.bytes()).collect();
-        for (t, b) in sources.iter().zip(&bytes) {
-            check_finite(model, t, b, 0)?;
-        }
-        let es = sources[0].dtype.size();
-        sink.put(&row.transform.apply_bytes(&bytes, es, &row.shape).map_err(|e| e.tensor(&row.gguf))?)?;
-        sources.iter().for_each(|t| t.data.release_pages());
-        return Ok(());
-    }
     if !matches!(row.transform, Transform::Copy | Transform::Stack) || sources.iter().any(|t| t.dtype.is_quant()) {
-        for t in &sources {
-            check_finite(model, t, t.bytes(), 0)?;
-            check_fits(model, t, &t.to_f32()?, 0, ty)?;
-        }
-        sink.put(&encode(&row_values(model, row)?, ty))?;
-        for t in &sources {
-            t.data.release_pages();
-        }
-        return Ok(());
+        return crate::emit::transformed(model, &sources, row.transform, &row.shape, ty, &row.gguf, sink);
     }
     sources.iter().try_for_each(|t| crate::emit::tensor_bytes(model, t, ty, sink))
 }

@@ -9,7 +9,6 @@ pub mod safetensors_out;
 use crate::arch::gguf::Transform;
 use crate::arch::hf::{rows, HfRow};
 use crate::dtype::DType;
-use crate::emit::{check_finite, check_fits, encode};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::output::Sink;
@@ -63,24 +62,15 @@ fn st_dtype(d: DType) -> Result<&'static str> {
 }
 
 /// Stream one row's bytes in `out` dtype: transposes (small LoRA matrices) and quantized blocks
-/// (from a quantized GGUF) widened whole, checked, laid out as the row says (the row's shape, not
-/// the source's squeezed one: a rank-1 LoRA, [C, 1], squeezes); everything else through
-/// [`crate::emit::tensor_bytes`].
+/// (from a quantized GGUF) whole through [`crate::emit::transformed`], laid out as the row says;
+/// everything else through [`crate::emit::tensor_bytes`].
 fn row_bytes(model: &Model, row: &HfRow, out: DType, sink: &mut dyn Sink) -> Result<()> {
     let t = model.get(&row.source).ok_or_else(|| Error::not_rwkv("tensor is missing").tensor(&row.source))?;
     let ty = out.ggml_equivalent().expect("float dtype");
-    if row.transform == Transform::Transpose && t.dtype == out {
-        // A layout change only: elements moved as the bytes they are.
-        check_finite(model, t, t.bytes(), 0)?;
-        sink.put(&row.transform.apply_bytes(&[t.bytes()], t.dtype.size(), &row.shape).map_err(|e| e.tensor(&row.hf))?)?;
-    } else if row.transform == Transform::Transpose || t.dtype.is_quant() {
-        let v = t.to_f32()?;
-        check_finite(model, t, t.bytes(), 0)?;
-        check_fits(model, t, &v, 0, ty)?;
-        sink.put(&encode(&row.transform.apply(&[&v], &row.shape).map_err(|e| e.tensor(&row.hf))?, ty))?;
-    } else {
-        crate::emit::tensor_bytes(model, t, ty, sink)?;
+    if row.transform == Transform::Transpose || t.dtype.is_quant() {
+        return crate::emit::transformed(model, &[t], row.transform, &row.shape, ty, &row.hf, sink);
     }
+    crate::emit::tensor_bytes(model, t, ty, sink)?;
     t.data.release_pages();
     Ok(())
 }
