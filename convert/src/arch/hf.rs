@@ -92,7 +92,7 @@ pub fn rows(version: Version, hp: &HParams) -> Result<Vec<HfRow>> {
         .into_iter()
         .filter(|s| s.presence == super::Presence::Required)
         .filter_map(|s| match version {
-            Version::V7 => fla_v7(&s.name, &s.shape, &fla),
+            Version::V7 => fla_v7(&s.name, &s.shape, fla),
             _ if s.name == "head.weight" => {
                 Some(HfRow { hf: s.name.clone(), transform: Transform::Copy, shape: s.shape.clone(), source: s.name })
             }
@@ -120,7 +120,7 @@ pub fn to_blink(hf: &str) -> Option<(String, bool)> {
         return Some((hf.to_string(), false));
     }
     match hf.strip_prefix("model.layers.").and_then(|r| r.split_once('.')) {
-        Some((layer, local)) => back(&super::v7::fla_layer_names(), local, format!("blocks.{layer}.")),
+        Some((layer, local)) => back(super::v7::fla_layer_names(), local, format!("blocks.{layer}.")),
         None => back(&super::v7::FLA_GLOBAL, hf, String::new()),
     }
 }

@@ -107,10 +107,14 @@ const FLA_NORMS: [HfName; 6] = [
 ];
 
 /// fla's names of a layer's tensors, from the table (the names do not depend on the
-/// hyper-parameters; layer 1's rows, as layer 0 lacks the value residual) and the norms.
-pub(super) fn fla_layer_names() -> Vec<HfName> {
-    let rows = layer(&HParams::default(), 1).into_iter();
-    FLA_NORMS.into_iter().chain(rows.filter_map(|r| r.hf.map(|(hf, t, w)| (r.blink, hf, t, w)))).collect()
+/// hyper-parameters; layer 1's rows, as layer 0 lacks the value residual) and the norms; made
+/// once (the HF reader maps every tensor name through them).
+pub(super) fn fla_layer_names() -> &'static [HfName] {
+    static NAMES: std::sync::OnceLock<Vec<HfName>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        let rows = layer(&HParams::default(), 1).into_iter();
+        FLA_NORMS.into_iter().chain(rows.filter_map(|r| r.hf.map(|(hf, t, w)| (r.blink, hf, t, w)))).collect()
+    })
 }
 
 /// fla's names of the tensors outside the layers.
