@@ -208,8 +208,8 @@ mod x86 {
         }
     }
 
-    /// Columns in groups of 64 (eight accumulators, the rows ahead prefetched), then of 8, then one at a time; every output
-    /// summed over the rows in order, as the plain form does.
+    /// Columns in groups of 64 (eight accumulators, the rows ahead prefetched), then of 8, then one
+    /// at a time; every output summed over the rows in order, as the plain form does.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn column_dots(ty: Float, w: &[u8], stride: usize, start: usize, x: &[f32], out: &mut [f32]) {
         let size = ty.size();
@@ -220,9 +220,11 @@ mod x86 {
             for (i, &xi) in x.iter().enumerate() {
                 let (r, xb) = (row(i).add(j * size), _mm256_set1_ps(xi));
                 if i + 4 < x.len() {
+                    // Every cache line of the 64 columns four rows ahead (2 for bf16/f16, 4 for f32).
                     let ahead = row(i + 4).add(j * size) as *const i8;
-                    _mm_prefetch::<_MM_HINT_T0>(ahead);
-                    _mm_prefetch::<_MM_HINT_T0>(ahead.add(64 * size - 64));
+                    for line in (0..64 * size).step_by(64) {
+                        _mm_prefetch::<_MM_HINT_T0>(ahead.add(line));
+                    }
                 }
                 for (k, a) in acc.iter_mut().enumerate() {
                     *a = _mm256_fmadd_ps(load8(ty, r, k), xb, *a);
