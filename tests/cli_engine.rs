@@ -103,10 +103,23 @@ fn outputs_are_not_overwritten_and_bad_tokens_are_refused() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("token id 512"));
-    // A tiny model without the World vocabulary cannot take text.
+    // A tiny model's 512 rows are no released vocabulary: text needs --tokenizer, and one that
+    // does not fit is refused.
     let o = bin().arg("run").arg(golden("v7-bf16.pth")).args(["--prompt", "hi"]).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("World tokenizer"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("512 rows") && err.contains("--tokenizer"), "{err}");
+    let o =
+        bin().arg("run").arg(golden("v7-bf16.pth")).args(["--prompt", "hi", "--tokenizer", "neox"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("50277 ids but the model only 512 rows"));
+    let o = bin()
+        .arg("run")
+        .arg(golden("v7-bf16.pth"))
+        .args(["--prompt", "hi", "--tokenizer", "world", "--max-tokens", "3", "--temperature", "0"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 /// `bench --json` on every container: the figures a script reads, positive, and the weight bytes

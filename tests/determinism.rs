@@ -1,6 +1,8 @@
 //! The same input gives the same bytes on every run and every thread count, for each command
 //! that writes files (`release` is covered in tests/release.rs).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,7 +15,7 @@ fn run(threads: usize, args: &[&str]) {
     let o = Command::new(env!("CARGO_BIN_EXE_rwkv-convert"))
         .arg("--threads")
         .arg(threads.to_string())
-        .args(args)
+        .args(common::with_test_tokenizer(args))
         .output()
         .unwrap();
     assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));

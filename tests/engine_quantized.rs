@@ -2,6 +2,8 @@
 //! agrees with the engine on the same file's dequantized F32 copies (GGUF and HF) within 1e-4,
 //! for every block type the quantizer writes; RWKV-6's rescaled matrices keep their blocks too.
 
+mod common;
+
 use convert::gguf::export::{plan, OutType};
 use convert::gguf::requantize;
 use convert::gguf::GgufFile;
@@ -27,7 +29,7 @@ fn logits(model: &Model, seq: bool) -> Vec<f32> {
 #[test]
 fn quantized_files_run_as_stored_and_match_their_dequantized_copy() {
     let dir = tempfile::tempdir().unwrap();
-    let golden = |f: &str| Model::open(&Path::new(env!("CARGO_MANIFEST_DIR")).join("golden").join(f)).unwrap();
+    let golden = |f: &str| common::open_test_model(&Path::new(env!("CARGO_MANIFEST_DIR")).join("golden").join(f));
     for (file, layers) in [("v7-bf16.pth", 2), ("v6-bf16.pth", 13)] {
         let g = golden(file);
         let mut hp = g.hparams.clone();
@@ -40,7 +42,7 @@ fn quantized_files_run_as_stored_and_match_their_dequantized_copy() {
         let pth = dir.path().join(format!("{file}"));
         convert::synth::save(&pth, g.version, &hp, DType::BF16, 5).unwrap();
         let bf16 = dir.path().join(format!("{file}.bf16.gguf"));
-        write(&Model::open(&pth).unwrap(), &bf16, OutType::BF16);
+        write(&common::open_test_model(&pth), &bf16, OutType::BF16);
         let src = GgufFile::open(&bf16).unwrap();
         for ftype in [
             FileType::Q8_0,
@@ -53,7 +55,7 @@ fn quantized_files_run_as_stored_and_match_their_dequantized_copy() {
         ] {
             let q = dir.path().join(format!("{file}.{}.gguf", ftype.name()));
             requantize::write(&src, &q, ftype, &Overrides::default(), true, |_| {}).unwrap();
-            let model = Model::open(&q).unwrap();
+            let model = common::open_test_model(&q);
             let key = model.get("blocks.1.att.key.weight").unwrap();
             assert!(key.dtype.is_quant() && key.data.is_mapped(), "{file} {}: {:?}", ftype.name(), key.dtype);
             if layers > 6 {
@@ -64,9 +66,15 @@ fn quantized_files_run_as_stored_and_match_their_dequantized_copy() {
             write(&model, &f32, OutType::F32);
             // The HF writer widens the blocks too (RWKV-6 has an HF layout; it keeps no rescale).
             let hf = dir.path().join(format!("{file}.{}.hf", ftype.name()));
-            let opts = HfOptions { dtype: HfDtype::F32, max_shard_bytes: u64::MAX, force: true, remote_code_dir: None };
+            let opts = HfOptions {
+                dtype: HfDtype::F32,
+                max_shard_bytes: u64::MAX,
+                force: true,
+                remote_code_dir: None,
+                context_length: None,
+            };
             write_folder(&model, &hf, &opts, |_, _| {}).unwrap();
-            for copy in [Model::open(&f32).unwrap(), Model::open(&hf).unwrap()] {
+            for copy in [common::open_test_model(&f32), common::open_test_model(&hf)] {
                 for seq in [true, false] {
                     let (a, b) = (logits(&model, seq), logits(&copy, seq));
                     let d = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);

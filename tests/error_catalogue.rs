@@ -7,6 +7,8 @@
 //! At the end, every input kept under fuzz/regressions/TARGET/ (minimized fuzzer findings) is
 //! replayed through the fuzz target's own body (fuzz/src/harness.rs, compiled in here).
 
+mod common;
+
 #[path = "../fuzz/src/harness.rs"]
 mod harness;
 
@@ -28,7 +30,7 @@ fn golden(name: &str) -> PathBuf {
 
 fn cli(args: &[&std::ffi::OsStr]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rwkv-convert"))
-        .args(args)
+        .args(common::with_test_tokenizer(args))
         .env_remove("RUST_BACKTRACE")
         .env_remove("RUST_LIB_BACKTRACE")
         .output()
@@ -328,7 +330,7 @@ fn rank_one_loras_convert_and_read_back() {
     let v7 = HParams { decay_lora: Some(1), a_lora: Some(1), v_lora: Some(1), gate_lora: Some(1), ..base.clone() };
     for (tag, version, hp) in [("v6", Version::V6, v6), ("v7", Version::V7, v7)] {
         let input = case.save(&format!("{tag}-rank1.pth"), &convert::synth::tensors(version, &hp, DType::BF16, 1));
-        let source = convert::Model::open(&input).unwrap();
+        let source = common::open_test_model(&input);
         for (to, out) in [("gguf", case.path(&format!("{tag}.gguf"))), ("hf", case.path(&format!("{tag}-hf")))] {
             let made = cli(&["convert".as_ref(), input.as_os_str(), "--to".as_ref(), to.as_ref(), out.as_os_str()]);
             if tag == "v6" && to == "hf" {
@@ -339,7 +341,7 @@ fn rank_one_loras_convert_and_read_back() {
                 continue;
             }
             assert!(made.status.success(), "{tag} → {to}: {}", String::from_utf8_lossy(&made.stderr));
-            let back = convert::Model::open(&out).unwrap_or_else(|e| panic!("{tag} {to} reads back: {e}"));
+            let back = common::open_test_model(&out);
             for t in &source.tensors {
                 let b = back.get(&t.name).unwrap_or_else(|| panic!("{tag} {to}: no {}", t.name));
                 assert_eq!(b.squeezed_shape(), t.squeezed_shape(), "{tag} {to} {}", t.name);
@@ -475,7 +477,7 @@ fn a_write_that_fails_part_way_leaves_nothing_behind() {
     for limit_kb in [4, 64, size_kb / 2, size_kb - 64, size_kb - 1] {
         for outtype in ["bf16", "Q8_0"] {
             let script = format!(
-                "trap '' XFSZ; ulimit -f {limit_kb}; exec \"$0\" convert \"$1\" --to gguf \"$2\" --outtype {outtype}"
+                "trap '' XFSZ; ulimit -f {limit_kb}; exec \"$0\" convert \"$1\" --to gguf \"$2\" --outtype {outtype} --tokenizer world"
             );
             let run = Command::new("bash")
                 .arg("-c")

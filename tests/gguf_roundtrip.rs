@@ -1,5 +1,7 @@
 //! `.pth` → GGUF → canonical model: the same tensors, and the same engine logits.
 
+mod common;
+
 use convert::gguf::export::{plan, OutType};
 use convert::gguf::GgufFile;
 use convert::Model;
@@ -28,10 +30,10 @@ fn every_version_round_trips_through_f32_gguf_exactly() {
     for file in
         ["v4-bf16.pth", "v5.0-bf16.pth", "v5.1-bf16.pth", "v5.2-bf16.pth", "v6-bf16.pth", "v7-bf16.pth", "v7-fp32.pth"]
     {
-        let src = Model::open(&golden(file)).unwrap();
+        let src = common::open_test_model(&golden(file));
         let out = dir.path().join(format!("{file}.gguf"));
         write(&src, &out, OutType::F32);
-        let back = Model::open(&out).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let back = common::open_test_model(&out);
         assert_eq!(back.version, src.version, "{file}");
         assert_eq!(back.hparams, src.hparams, "{file}");
         // Every tensor of the source comes back with the same values (layer 0's unused v0/v1/v2
@@ -51,12 +53,12 @@ fn every_version_round_trips_through_f32_gguf_exactly() {
 #[test]
 fn half_precision_files_keep_weights_within_their_rounding() {
     let dir = tempfile::tempdir().unwrap();
-    let src = Model::open(&golden("v7-fp32.pth")).unwrap();
+    let src = common::open_test_model(&golden("v7-fp32.pth"));
     let want = logits(&src);
     for outtype in [OutType::F16, OutType::BF16] {
         let out = dir.path().join("h.gguf");
         write(&src, &out, outtype);
-        let back = Model::open(&out).unwrap();
+        let back = common::open_test_model(&out);
         // v7-fp32 holds bf16-representable values: BF16 is exact, F16 rounds tiny values only.
         let d = logits(&back).iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         match outtype {
@@ -77,7 +79,7 @@ fn world_vocabulary_models_carry_llama_cpp_tokenizer_metadata() {
     let pth = dir.path().join("w.pth");
     let hp = convert::synth::v7_hparams(1, 64, 65536);
     convert::synth::save(&pth, convert::arch::Version::V7, &hp, convert::DType::BF16, 3).unwrap();
-    let model = Model::open(&pth).unwrap();
+    let model = common::open_test_model(&pth);
     let out = dir.path().join("w.gguf");
     write(&model, &out, OutType::BF16);
     let f = GgufFile::open(&out).unwrap();

@@ -22,7 +22,8 @@ fn record(name: &str) -> Value {
 
 fn convert(src: &str, dtype: HfDtype, dir: &Path) -> Model {
     let model = Model::open(&golden(src)).unwrap();
-    let opts = HfOptions { dtype, max_shard_bytes: 2_000_000_000, force: true, remote_code_dir: None };
+    let opts =
+        HfOptions { dtype, max_shard_bytes: 2_000_000_000, force: true, remote_code_dir: None, context_length: None };
     write_folder(&model, dir, &opts, |_, _| {}).unwrap();
     model
 }
@@ -101,8 +102,13 @@ fn versions_the_targets_cannot_express_are_refused_clearly() {
     for (src, words) in [("v5.0-bf16.pth", "5.2 only"), ("v7de-bf16.pth", "DeepEmbed")] {
         let model = Model::open(&golden(src)).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let opts =
-            HfOptions { dtype: HfDtype::Keep, max_shard_bytes: 2_000_000_000, force: true, remote_code_dir: None };
+        let opts = HfOptions {
+            dtype: HfDtype::Keep,
+            max_shard_bytes: 2_000_000_000,
+            force: true,
+            remote_code_dir: None,
+            context_length: None,
+        };
         let err = write_folder(&model, dir.path(), &opts, |_, _| {}).err().expect("refused");
         assert!(err.to_string().contains(words), "{err}");
     }
@@ -112,7 +118,13 @@ fn versions_the_targets_cannot_express_are_refused_clearly() {
 fn large_models_are_sharded_with_an_index() {
     let dir = tempfile::tempdir().unwrap();
     let model = Model::open(&golden("v7-bf16.pth")).unwrap();
-    let opts = HfOptions { dtype: HfDtype::F32, max_shard_bytes: 1_000_000, force: true, remote_code_dir: None };
+    let opts = HfOptions {
+        dtype: HfDtype::F32,
+        max_shard_bytes: 1_000_000,
+        force: true,
+        remote_code_dir: None,
+        context_length: None,
+    };
     write_folder(&model, dir.path(), &opts, |_, _| {}).unwrap();
     let index: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("model.safetensors.index.json")).unwrap())

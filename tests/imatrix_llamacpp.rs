@@ -28,7 +28,11 @@ fn hex(path: &Path) -> String {
 }
 
 fn rwkv_convert(args: &[&str]) {
-    let o = Command::new(env!("CARGO_BIN_EXE_rwkv-convert")).args(args).current_dir(root()).output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_rwkv-convert"))
+        .args(common::with_test_tokenizer(args))
+        .current_dir(root())
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{args:?}:\n{}", String::from_utf8_lossy(&o.stderr));
 }
 

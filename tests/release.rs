@@ -3,6 +3,8 @@
 //! (golden/gguf/), the card and manifest are written, `verify --manifest` catches a flipped
 //! byte, the quality table is sane, and a killed run resumes to the same bytes.
 
+mod common;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -16,7 +18,7 @@ fn bin() -> Command {
 }
 
 fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("run rwkv-convert")
+    bin().args(common::with_test_tokenizer(args)).output().expect("run rwkv-convert")
 }
 
 fn ok(o: &Output) {
@@ -236,7 +238,7 @@ fn a_release_killed_mid_way_resumes_to_the_bytes_of_an_uninterrupted_run_on_any_
     let text = root().join("golden/tokenizer/corpus.txt");
     let mut child = bin()
         .args(["release", model.to_str().unwrap(), "--name", "v7 Bf16", "--out", killed.to_str().unwrap()])
-        .args(["--eval", text.to_str().unwrap(), "--eval-tokens", "600", "--threads", "2"])
+        .args(["--eval", text.to_str().unwrap(), "--eval-tokens", "600", "--threads", "2", "--tokenizer", "world"])
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();

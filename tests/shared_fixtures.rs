@@ -2,9 +2,10 @@
 //! official `rwkv` package (golden/shared-fixtures, by golden/make_shared_fixture_logits.py):
 //! they read, convert to GGUF and HF, and every form runs to the package's logits.
 
+mod common;
+
 use convert::gguf::export::{plan, OutType};
 use convert::hf::{write_folder, HfDtype, HfOptions};
-use convert::Model;
 use reference::{Engine, Options};
 use safetensors::SafeTensors;
 use std::path::{Path, PathBuf};
@@ -44,17 +45,23 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 fn the_torch_zip64_fixture_reads_converts_and_runs_as_the_official_package() {
     let Some(pth) = shared("torch-zip64/rwkv6-1m-fp32.pth") else { return };
     let (tokens, seq, tok) = official("rwkv6-1m-fp32.official.safetensors");
-    let src = Model::open(&pth).unwrap();
+    let src = common::open_test_model(&pth);
     assert_eq!(src.hparams.n_layer, 12);
     let dir = tempfile::tempdir().unwrap();
     let gguf = dir.path().join("m.gguf");
     let (writer, tensors) = plan(&src, OutType::F32, "fixture").unwrap();
     writer.write(&gguf, false, &tensors, |_| {}).unwrap();
     let hf = dir.path().join("hf");
-    let opts = HfOptions { dtype: HfDtype::Keep, max_shard_bytes: u64::MAX, force: false, remote_code_dir: None };
+    let opts = HfOptions {
+        dtype: HfDtype::Keep,
+        max_shard_bytes: u64::MAX,
+        force: false,
+        remote_code_dir: None,
+        context_length: None,
+    };
     write_folder(&src, &hf, &opts, |_, _| {}).unwrap();
     for path in [pth.clone(), gguf, hf] {
-        let model = Model::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let model = common::open_test_model(&path);
         let engine = Engine::load(&model, &Options::default()).unwrap();
         let got = engine.logits_seq(&tokens, &mut engine.new_state());
         let d = max_diff(got.as_slice().unwrap(), &seq);

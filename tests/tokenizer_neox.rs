@@ -6,7 +6,7 @@
 mod common;
 
 use common::{hex, ids, ids_hash16, tokenizer_golden};
-use reference::tokenizer::NeoxTokenizer;
+use reference::tokenizer::BpeTokenizer;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -18,7 +18,7 @@ fn expected() -> (std::path::PathBuf, Value) {
 #[test]
 fn the_corpus_encodes_as_python_tokenizers_does_and_decodes_back() {
     let (dir, e) = expected();
-    let t = NeoxTokenizer::neox();
+    let t = BpeTokenizer::neox();
     assert_eq!(hex(&Sha256::digest(convert::vocab::NEOX_TOKENIZER_JSON)), e["tokenizer_sha256"].as_str().unwrap());
     assert_eq!(t.len(), e["vocab_size"].as_u64().unwrap() as usize);
     let corpus = String::from_utf8(std::fs::read(dir.join("corpus.txt")).unwrap()).unwrap();
@@ -26,6 +26,13 @@ fn the_corpus_encodes_as_python_tokenizers_does_and_decodes_back() {
     assert_eq!(whole, ids(&e["corpus_ids"]), "the whole corpus");
     // Decoding gives back the text the tokenizer saw: re-encoding it gives the same ids.
     assert_eq!(t.encode(&t.decode(&whole).unwrap()).unwrap(), whole, "decode then encode");
+    // Token by token (how `run` streams), the bytes are those of the decoded text.
+    let streamed: Vec<u8> = whole.iter().flat_map(|&id| t.token_bytes(id).to_vec()).collect();
+    assert_eq!(String::from_utf8(streamed).unwrap(), t.decode(&whole).unwrap(), "token bytes");
+    let spaces = t.encode("a      b").unwrap();
+    assert!(spaces.iter().any(|&id| id >= 50254), "a run of spaces is an added token: {spaces:?}");
+    let streamed: Vec<u8> = spaces.iter().flat_map(|&id| t.token_bytes(id).to_vec()).collect();
+    assert_eq!(streamed, b"a      b");
     let cases = e["cases"].as_array().unwrap();
     let bad: Vec<&str> = cases
         .iter()
@@ -44,7 +51,7 @@ fn every_lambada_document_encodes_as_python_tokenizers_does() {
     };
     let (_, e) = expected();
     let want = e["lambada"].as_array().unwrap();
-    let t = NeoxTokenizer::neox();
+    let t = BpeTokenizer::neox();
     let docs: Vec<String> = text
         .lines()
         .filter(|l| !l.trim().is_empty())

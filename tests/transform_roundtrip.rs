@@ -2,6 +2,8 @@
 //! The models are synthetic (every tensor of the version's table, seeded values) with the golden
 //! files' shapes but 13 layers, so RWKV-6's rescale runs with k = 0, 1 and 2.
 
+mod common;
+
 use convert::arch::gguf::{rows, Transform};
 use convert::gguf::export::{plan, OutType};
 use convert::hf::{write_folder, HfDtype, HfOptions};
@@ -37,13 +39,13 @@ fn every_transform_of_every_version_round_trips_through_gguf_and_hf() {
     let dir = tempfile::tempdir().unwrap();
     let mut seen: BTreeSet<String> = BTreeSet::new();
     for file in ["v4-bf16.pth", "v5.0-bf16.pth", "v5.1-bf16.pth", "v5.2-bf16.pth", "v6-bf16.pth", "v7-bf16.pth"] {
-        let golden_model = Model::open(&golden(file)).unwrap();
+        let golden_model = common::open_test_model(&golden(file));
         let mut hp = golden_model.hparams.clone();
         hp.n_layer = 13;
         for dtype in [DType::BF16, DType::F32] {
             let pth = dir.path().join(format!("{file}-{dtype}.pth"));
             convert::synth::save(&pth, golden_model.version, &hp, dtype, 11).unwrap();
-            let src = Model::open(&pth).unwrap();
+            let src = common::open_test_model(&pth);
             for r in rows(src.version, &src.hparams) {
                 seen.insert(match r.transform {
                     Transform::Rescale(k) => format!("Rescale({k})"),
@@ -55,15 +57,20 @@ fn every_transform_of_every_version_round_trips_through_gguf_and_hf() {
                 let gguf = dir.path().join("m.gguf");
                 let (writer, tensors) = plan(&src, out, "t").unwrap();
                 writer.write(&gguf, true, &tensors, |_| {}).unwrap();
-                let back = Model::open(&gguf).unwrap_or_else(|e| panic!("{file} {dtype} → {out:?}: {e}"));
+                let back = common::open_test_model(&gguf);
                 same_tensors(&src, &back, &format!("{file} {dtype} → GGUF {out:?}"));
             }
             if !matches!(src.version, convert::arch::Version::V5_0 | convert::arch::Version::V5_1) {
                 let hf = dir.path().join(format!("hf-{file}-{dtype}"));
-                let opts =
-                    HfOptions { dtype: HfDtype::Keep, max_shard_bytes: u64::MAX, force: true, remote_code_dir: None };
+                let opts = HfOptions {
+                    dtype: HfDtype::Keep,
+                    max_shard_bytes: u64::MAX,
+                    force: true,
+                    remote_code_dir: None,
+                    context_length: None,
+                };
                 write_folder(&src, &hf, &opts, |_, _| {}).unwrap();
-                let back = Model::open(&hf).unwrap_or_else(|e| panic!("{file} {dtype} → HF: {e}"));
+                let back = common::open_test_model(&hf);
                 same_tensors(&src, &back, &format!("{file} {dtype} → HF"));
             }
         }

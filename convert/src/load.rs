@@ -49,7 +49,9 @@ impl Model {
     }
 
     fn of(path: &Path, read: Read) -> Result<Model> {
-        Model::new(path, read.source, read.file_size, read.tensors).at(path)
+        let mut model = Model::new(path, read.source, read.file_size, read.tensors).at(path)?;
+        model.vocab = read.vocab;
+        Ok(model)
     }
 
     pub fn from_torch(ckpt: TorchCheckpoint) -> Result<Model> {

@@ -4,8 +4,9 @@
 
 use crate::arch::{self, HParams, Version};
 use crate::dtype::DType;
-use crate::error::{Result, ResultExt};
+use crate::error::{Error, Result, ResultExt};
 use crate::tensor::Tensor;
+use crate::vocab::{SourceVocab, Vocab};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ pub struct Read {
     pub source: Source,
     pub file_size: u64,
     pub tensors: Vec<Tensor>,
+    pub vocab: SourceVocab,
 }
 
 pub struct Model {
@@ -35,6 +37,8 @@ pub struct Model {
     pub version: Version,
     pub hparams: HParams,
     pub tensors: Vec<Tensor>,
+    /// The tokenizer the file carries, or the one chosen for it ([`Model::set_vocab`]).
+    pub vocab: SourceVocab,
     index: HashMap<String, usize>,
 }
 
@@ -43,7 +47,34 @@ impl Model {
     pub fn new(path: &Path, source: Source, file_size: u64, tensors: Vec<Tensor>) -> Result<Model> {
         let (version, hparams) = arch::detect(&tensors).at(path)?;
         let index = tensors.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
-        Ok(Model { path: path.to_path_buf(), source, file_size, version, hparams, tensors, index })
+        let vocab = SourceVocab::None;
+        Ok(Model { path: path.to_path_buf(), source, file_size, version, hparams, tensors, vocab, index })
+    }
+
+    /// The model's tokenizer: the one chosen or carried by the file, else the one its vocabulary
+    /// size was released with ([`Vocab::by_rows`]).
+    pub fn tokenizer(&self) -> Result<Vocab> {
+        let rows = self.hparams.vocab_size;
+        let err = |m: String| Error::unsupported(m).at(&self.path);
+        match &self.vocab {
+            SourceVocab::Known(v) => Ok(v.clone()),
+            SourceVocab::Unknown(what) => Err(err(format!(
+                "its tokenizer ({what}) is neither World nor GPT-NeoX-20B; pass --tokenizer world|neox|PATH/tokenizer.json"
+            ))),
+            SourceVocab::None => Vocab::by_rows(rows).ok_or_else(|| {
+                err(format!(
+                    "a vocabulary of {rows} rows is neither World's (65536) nor GPT-NeoX-20B's (50277), so the \
+                     tokenizer is unknown; pass --tokenizer world|neox|PATH/tokenizer.json"
+                ))
+            }),
+        }
+    }
+
+    /// Choose the tokenizer (`--tokenizer`); refused when some id has no row in the model.
+    pub fn set_vocab(&mut self, vocab: Vocab) -> Result<()> {
+        vocab.check_fits(self.hparams.vocab_size).map_err(|m| Error::unsupported(m).at(&self.path))?;
+        self.vocab = SourceVocab::Known(vocab);
+        Ok(())
     }
 
     pub fn get(&self, name: &str) -> Option<&Tensor> {

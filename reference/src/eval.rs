@@ -3,7 +3,7 @@
 //! target log-probability); acc = share of documents whose every target token is the argmax.
 
 use crate::sample::argmax;
-use crate::tokenizer::WorldTokenizer;
+use crate::tokenizer::TextTokenizer;
 use crate::Engine;
 use ndarray::s;
 use serde::Serialize;
@@ -14,15 +14,16 @@ pub struct LambadaDoc {
 }
 
 /// Split and tokenize the documents of a LAMBADA jsonl file (`{"text": ...}` per line).
-pub fn lambada_docs(jsonl: &str, tokenizer: &WorldTokenizer) -> Result<Vec<LambadaDoc>, String> {
+pub fn lambada_docs(jsonl: &str, tokenizer: &TextTokenizer) -> Result<Vec<LambadaDoc>, String> {
     let mut docs = Vec::new();
     for (n, line) in jsonl.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("line {}: {e}", n + 1))?;
         let text = v["text"].as_str().ok_or_else(|| format!("line {}: no \"text\" string", n + 1))?;
         let cut = text.rfind(' ').ok_or_else(|| format!("line {}: the text has no space to split at", n + 1))?;
+        let encode = |t: &str| tokenizer.encode(t).map_err(|e| format!("line {}: {e}", n + 1));
         let mut context = vec![0];
-        context.extend(tokenizer.encode(&text[..cut]));
-        docs.push(LambadaDoc { context, target: tokenizer.encode(&text[cut..]) });
+        context.extend(encode(&text[..cut])?);
+        docs.push(LambadaDoc { context, target: encode(&text[cut..])? });
     }
     Ok(docs)
 }

@@ -2,7 +2,8 @@
 //! tokens of `rwkv_vocab_v20230424.txt` (shipped in `convert/vocab/`, Apache-2.0). Id 0 is not a
 //! token; models use it as the document separator.
 
-use std::sync::OnceLock;
+use convert::vocab::{BpeVocab, TokenKind, Vocab};
+use std::sync::{Arc, OnceLock};
 
 pub use convert::vocab::WORLD_VOCAB;
 
@@ -60,15 +61,25 @@ impl std::error::Error for TokenizerError {}
 impl WorldTokenizer {
     /// The shipped World vocabulary (parsed once per process).
     pub fn world() -> &'static WorldTokenizer {
-        static WORLD: OnceLock<WorldTokenizer> = OnceLock::new();
-        WORLD.get_or_init(|| WorldTokenizer::from_tokens(convert::vocab::world().to_vec()))
+        Self::world_arc()
     }
 
-    /// World's single-byte tokens only (ids 1–256 are the bytes 0x00–0xff): a valid, if long,
-    /// World tokenization that any model with at least 257 vocabulary rows can run.
-    pub fn world_bytes() -> &'static WorldTokenizer {
-        static BYTES: OnceLock<WorldTokenizer> = OnceLock::new();
-        BYTES.get_or_init(|| WorldTokenizer::from_tokens(convert::vocab::world()[..257].to_vec()))
+    /// The same, shared.
+    pub fn shared() -> Arc<WorldTokenizer> {
+        Self::world_arc().clone()
+    }
+
+    fn world_arc() -> &'static Arc<WorldTokenizer> {
+        static WORLD: OnceLock<Arc<WorldTokenizer>> = OnceLock::new();
+        WORLD.get_or_init(|| Arc::new(WorldTokenizer::from_tokens(convert::vocab::world().to_vec())))
+    }
+
+    /// World's first `rows` ids (at least 257: the separator and the 256 single bytes), for a
+    /// test model with fewer rows than World has: what llama.cpp does with World's vocabulary
+    /// file cut to the model.
+    pub fn world_cut(rows: usize) -> WorldTokenizer {
+        let world = convert::vocab::world();
+        WorldTokenizer::from_tokens(world[..rows.clamp(257, world.len())].to_vec())
     }
 
     /// Parse a vocabulary in the `<id> <python literal> <byte length>` format.
@@ -179,26 +190,45 @@ mod tests {
     }
 }
 
-/// The GPT-NeoX-20B BPE tokenizer (RWKV-4 Pile models, vocabulary 50277), run by Hugging Face's
-/// `tokenizers` on the shipped JSON ([`convert::vocab::NEOX_TOKENIZER_JSON`]). No special tokens
-/// are added: the evaluation prepends id 0 itself, as for World. Text is NFC-normalised first (the
-/// file's normaliser), so decoding gives back the NFC form of what was encoded.
-pub struct NeoxTokenizer(tokenizers::Tokenizer);
+/// A byte-level BPE tokenizer (GPT-NeoX-20B's for the RWKV-4 Pile models), run by Hugging
+/// Face's `tokenizers` on the vocabulary's JSON. No special tokens are added: the evaluation
+/// prepends id 0 itself, as for World. GPT-NeoX-20B's JSON normalises text to NFC first, so
+/// decoding gives back the NFC form of what was encoded.
+pub struct BpeTokenizer {
+    inner: tokenizers::Tokenizer,
+    /// Each token's bytes, for streaming output a token at a time.
+    bytes: Vec<Vec<u8>>,
+}
 
-impl NeoxTokenizer {
-    /// The shipped tokenizer, parsed once.
-    pub fn neox() -> &'static NeoxTokenizer {
-        static NEOX: std::sync::OnceLock<NeoxTokenizer> = std::sync::OnceLock::new();
+impl BpeTokenizer {
+    /// The shipped GPT-NeoX-20B tokenizer, parsed once.
+    pub fn neox() -> Arc<BpeTokenizer> {
+        static NEOX: OnceLock<Arc<BpeTokenizer>> = OnceLock::new();
         NEOX.get_or_init(|| {
-            let t = tokenizers::Tokenizer::from_bytes(convert::vocab::NEOX_TOKENIZER_JSON)
-                .expect("the shipped GPT-NeoX-20B tokenizer parses");
-            NeoxTokenizer(t)
+            let convert::vocab::Vocab::Bpe(v) = convert::vocab::Vocab::neox() else { unreachable!("BPE") };
+            Arc::new(BpeTokenizer::new(&v).expect("the shipped GPT-NeoX-20B tokenizer parses"))
         })
+        .clone()
     }
 
-    /// Token count, added tokens included (50277).
+    pub fn new(vocab: &BpeVocab) -> Result<BpeTokenizer, TokenizerError> {
+        let inner = tokenizers::Tokenizer::from_bytes(&vocab.json)
+            .map_err(|e| TokenizerError(format!("{}: {e}", vocab.name)))?;
+        let bytes = vocab
+            .tokens
+            .iter()
+            .zip(&vocab.kinds)
+            .map(|(t, k)| match k {
+                TokenKind::Normal => byte_level_bytes(t),
+                _ => t.as_bytes().to_vec(),
+            })
+            .collect();
+        Ok(BpeTokenizer { inner, bytes })
+    }
+
+    /// Token count, added tokens included (50277 for GPT-NeoX-20B).
     pub fn len(&self) -> usize {
-        self.0.get_vocab_size(true)
+        self.inner.get_vocab_size(true)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -206,11 +236,89 @@ impl NeoxTokenizer {
     }
 
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
-        let e = self.0.encode(text, false).map_err(|e| TokenizerError(e.to_string()))?;
+        let e = self.inner.encode(text, false).map_err(|e| TokenizerError(e.to_string()))?;
         Ok(e.get_ids().to_vec())
     }
 
     pub fn decode(&self, ids: &[u32]) -> Result<String, TokenizerError> {
-        self.0.decode(ids, false).map_err(|e| TokenizerError(e.to_string()))
+        self.inner.decode(ids, false).map_err(|e| TokenizerError(e.to_string()))
+    }
+
+    /// The bytes a token stands for (empty for ids beyond the vocabulary).
+    pub fn token_bytes(&self, id: u32) -> &[u8] {
+        self.bytes.get(id as usize).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+/// The bytes of a byte-level token (`Ġthe` → ` the`): GPT-2's map of the 256 bytes to printable
+/// characters, undone. A token with a character outside the map is taken as plain text, as the
+/// `ByteLevel` decoder of `tokenizers` does.
+fn byte_level_bytes(token: &str) -> Vec<u8> {
+    static TABLE: OnceLock<std::collections::HashMap<char, u8>> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        // Printable bytes stand for themselves; the others are shifted past U+0100 in order.
+        let printable = |b: u8| matches!(b, b'!'..=b'~' | 0xa1..=0xac | 0xae..=0xff);
+        let mut next = 256u32;
+        (0..=255u8)
+            .map(|b| {
+                let c = if printable(b) {
+                    b as u32
+                } else {
+                    next += 1;
+                    next - 1
+                };
+                (char::from_u32(c).expect("below U+0200"), b)
+            })
+            .collect()
+    });
+    token
+        .chars()
+        .map(|c| table.get(&c).copied())
+        .collect::<Option<Vec<u8>>>()
+        .unwrap_or_else(|| token.as_bytes().to_vec())
+}
+
+/// The tokenizer text is encoded with for a model: World (cut to a test model's rows) or a
+/// byte-level BPE.
+#[derive(Clone)]
+pub enum TextTokenizer {
+    World(Arc<WorldTokenizer>),
+    Bpe(Arc<BpeTokenizer>),
+}
+
+impl TextTokenizer {
+    /// The tokenizer for `vocab` on a model of `rows` rows (checked to fit by the caller).
+    pub fn new(vocab: &Vocab, rows: usize) -> Result<TextTokenizer, TokenizerError> {
+        if vocab.is_world() && rows < 257 {
+            return Err(TokenizerError(format!(
+                "World text needs at least 257 vocabulary rows (id 0 and the 256 single bytes); the model has {rows}"
+            )));
+        }
+        Ok(match vocab {
+            Vocab::World if rows >= WorldTokenizer::world().len() => TextTokenizer::World(WorldTokenizer::shared()),
+            Vocab::World => TextTokenizer::World(Arc::new(WorldTokenizer::world_cut(rows))),
+            Vocab::Bpe(v) if v.name == Vocab::neox().name() => TextTokenizer::Bpe(BpeTokenizer::neox()),
+            Vocab::Bpe(v) => TextTokenizer::Bpe(Arc::new(BpeTokenizer::new(v)?)),
+        })
+    }
+
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
+        match self {
+            TextTokenizer::World(w) => Ok(w.encode(text)),
+            TextTokenizer::Bpe(b) => b.encode(text),
+        }
+    }
+
+    pub fn token_bytes(&self, id: u32) -> &[u8] {
+        match self {
+            TextTokenizer::World(w) => w.token_bytes(id),
+            TextTokenizer::Bpe(b) => b.token_bytes(id),
+        }
+    }
+
+    /// Decode to text, replacing invalid UTF-8 with U+FFFD.
+    pub fn decode_lossy(&self, ids: &[u32]) -> String {
+        let bytes: Vec<u8> = ids.iter().flat_map(|&id| self.token_bytes(id).iter().copied()).collect();
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 }

@@ -2,7 +2,6 @@
 
 use anyhow::{bail, Result};
 use convert::gguf::export::{plan, write_base, OutType};
-use convert::Model;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 
@@ -21,6 +20,10 @@ pub struct Args {
     /// hf: shard past this size (e.g. 2GB, 500MB; decimal units as the hub counts them).
     #[arg(long, default_value = "2GB")]
     pub max_shard_size: String,
+    /// hf, RWKV-4: `context_length` in config.json (default 1024, as the RWKV/rwkv-4-*-pile
+    /// folders say; transformers only sizes its CUDA kernel with it).
+    #[arg(long)]
+    pub ctx_len: Option<usize>,
     /// hf: a folder of the target's remote code (*.py) to copy in (rwkv-convert ships none).
     #[arg(long)]
     pub remote_code_dir: Option<PathBuf>,
@@ -33,6 +36,8 @@ pub struct Args {
     pub name: Option<String>,
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub tokenizer: super::TokenizerArg,
 }
 
 fn parse_size(s: &str) -> Option<u64> {
@@ -55,23 +60,26 @@ fn run_hf(args: &Args) -> Result<()> {
     if args.out.join("config.json").exists() && !args.force {
         bail!("{} already holds a model; pass --force to overwrite it", args.out.display());
     }
-    let model = Model::open(&args.model)?;
+    let model = args.tokenizer.open(&args.model)?;
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} tensors [{elapsed_precise}]").expect("template"),
     );
     bar.set_message(format!("writing {}", args.out.display()));
-    let opts = HfOptions { dtype, max_shard_bytes, force: args.force, remote_code_dir: args.remote_code_dir.clone() };
+    let opts = HfOptions {
+        dtype,
+        max_shard_bytes,
+        force: args.force,
+        remote_code_dir: args.remote_code_dir.clone(),
+        context_length: args.ctx_len,
+    };
     let files = write_folder(&model, &args.out, &opts, |done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     })?;
     bar.finish_and_clear();
-    if model.hparams.vocab_size < convert::vocab::world().len() {
-        eprintln!(
-            "note: the vocabulary ({} rows) is not World's: no tokenizer files were written",
-            model.hparams.vocab_size
-        );
+    if let Err(e) = model.tokenizer() {
+        eprintln!("note: no tokenizer files were written: {e}");
     }
     eprintln!("wrote {} files to {}", files.len(), args.out.display());
     Ok(())
@@ -81,7 +89,7 @@ fn run_hf(args: &Args) -> Result<()> {
 /// (what llama.cpp's converter would write), then `quantize` on it, as llama-quantize would.
 fn run_quantized(args: &Args, ftype: quantize::ftype::FileType) -> Result<()> {
     super::check_output(&args.out, args.force)?;
-    let model = Model::open(&args.model)?;
+    let model = args.tokenizer.open(&args.model)?;
     let name =
         args.name.clone().unwrap_or_else(|| args.out.file_stem().unwrap_or_default().to_string_lossy().into_owned());
     let bar = ProgressBar::new(0);
@@ -121,7 +129,7 @@ pub fn run(args: Args) -> Result<()> {
         );
     };
     super::check_output(&args.out, args.force)?;
-    let model = Model::open(&args.model)?;
+    let model = args.tokenizer.open(&args.model)?;
     let name =
         args.name.clone().unwrap_or_else(|| args.out.file_stem().unwrap_or_default().to_string_lossy().into_owned());
     let (writer, tensors) = plan(&model, outtype, &name)?;

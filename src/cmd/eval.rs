@@ -1,6 +1,6 @@
 //! `rwkv-convert eval MODEL --lambada FILE.jsonl [--limit N] [--json]`
 
-use super::{out, world_tokenizer, EngineArgs};
+use super::{out, text_tokenizer, EngineArgs};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use reference::eval::{lambada, lambada_docs};
@@ -24,9 +24,9 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let (model, engine) = args.engine.load(&args.model)?;
-    let tokenizer = world_tokenizer(&model)?;
+    let tokenizer = text_tokenizer(&model)?;
     let text = std::fs::read_to_string(&args.lambada).with_context(|| format!("reading {}", args.lambada.display()))?;
-    let mut docs = lambada_docs(&text, tokenizer).map_err(|e| anyhow::anyhow!("{}: {e}", args.lambada.display()))?;
+    let mut docs = lambada_docs(&text, &tokenizer).map_err(|e| anyhow::anyhow!("{}: {e}", args.lambada.display()))?;
     if let Some(n) = args.limit {
         docs.truncate(n);
     }

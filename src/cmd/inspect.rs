@@ -81,9 +81,21 @@ fn to_json(m: &Model) -> serde_json::Value {
         "version": m.version.as_str(),
         "hparams": m.hparams,
         "n_params": m.n_params(),
+        "tokenizer": tokenizer(m),
         "dtypes": dtypes,
         "tensors": tensors,
     })
+}
+
+/// Which tokenizer the model uses and why: the file's own, or its vocabulary size; or the reason
+/// none is known.
+fn tokenizer(m: &Model) -> String {
+    use convert::vocab::SourceVocab;
+    match (&m.vocab, m.tokenizer()) {
+        (SourceVocab::Known(v), _) => format!("{} (the file's own)", v.name()),
+        (_, Ok(v)) => format!("{} (by vocabulary size)", v.name()),
+        (_, Err(e)) => format!("unknown: {}", e.message),
+    }
 }
 
 fn human_bytes(b: u64) -> String {
@@ -136,6 +148,7 @@ fn table(m: &Model) -> String {
     if let Some(de) = h.deep_embed {
         let _ = writeln!(s, "deepembed   table {} per token, rank {}", de.table_dim, de.rank);
     }
+    let _ = writeln!(s, "tokenizer   {}", tokenizer(m));
     let _ = writeln!(s, "params      {} ({:.2} M)", m.n_params(), m.n_params() as f64 / 1e6);
     let dtypes: Vec<String> =
         m.dtype_summary().into_iter().map(|(d, (n, b))| format!("{d}: {n} tensors, {}", human_bytes(b))).collect();

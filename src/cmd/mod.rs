@@ -12,8 +12,10 @@ pub mod run;
 pub mod synth;
 pub mod verify;
 
+use ::convert::vocab::Vocab;
 use ::convert::Model;
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
+use reference::tokenizer::TextTokenizer;
 use reference::{Engine, Kernel, Options};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -22,6 +24,28 @@ use std::path::{Path, PathBuf};
 pub fn out(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+}
+
+/// `--tokenizer`, on every command that tokenizes text or writes tokenizer data.
+#[derive(clap::Args, Clone, Default)]
+pub struct TokenizerArg {
+    /// The model's tokenizer: `world`, `neox` (GPT-NeoX-20B, the RWKV-4 Pile models') or a
+    /// tokenizer.json. Default: the file's own (GGUF, HF folder), else by vocabulary size
+    /// (65536: World; 50277: GPT-NeoX-20B).
+    #[arg(long, value_name = "world|neox|PATH")]
+    pub tokenizer: Option<String>,
+}
+
+impl TokenizerArg {
+    /// Open a model with this tokenizer (checked to fit its vocabulary).
+    pub fn open(&self, path: &Path) -> Result<Model> {
+        let mut model = Model::open(path)?;
+        if let Some(arg) = &self.tokenizer {
+            let vocab = Vocab::from_arg(arg).map_err(|e| anyhow!("--tokenizer {e}"))?;
+            model.set_vocab(vocab)?;
+        }
+        Ok(model)
+    }
 }
 
 /// How the reference engine runs a model.
@@ -34,11 +58,13 @@ pub struct EngineArgs {
     /// WKV kernel: `fast` (parallel over heads) or `plain` (the readable reference).
     #[arg(long, default_value = "fast", value_parser = ["fast", "plain"])]
     pub kernel: String,
+    #[command(flatten)]
+    pub tokenizer: TokenizerArg,
 }
 
 impl EngineArgs {
     pub fn load(&self, path: &Path) -> Result<(Model, Engine)> {
-        let model = Model::open(path)?;
+        let model = self.tokenizer.open(path)?;
         let mut engine = Engine::load(&model, &Options { pure_f32_ln0: self.pure_f32_ln0 })?;
         engine.set_kernel(if self.kernel == "plain" { Kernel::Plain } else { Kernel::Fast });
         Ok((model, engine))
@@ -53,21 +79,6 @@ pub fn check_output(path: &Path, force: bool) -> Result<()> {
     Ok(())
 }
 
-/// The World tokenizer, when the model's vocabulary is World-sized.
-pub fn world_tokenizer(model: &Model) -> Result<&'static reference::tokenizer::WorldTokenizer> {
-    let t = reference::tokenizer::WorldTokenizer::world();
-    let v = model.hparams.vocab_size;
-    if v < t.len() {
-        bail!(
-            "{}: the model's vocabulary has {v} rows, but the World tokenizer needs {} (RWKV World models have 65536); \
-             pass token ids instead where the command allows it",
-            model.path.display(),
-            t.len()
-        );
-    }
-    Ok(t)
-}
-
 /// Load a saved state, checked against the model's own state shapes.
 pub fn load_state(engine: &Engine, path: Option<&PathBuf>) -> Result<reference::State> {
     let fresh = engine.new_state();
@@ -77,22 +88,11 @@ pub fn load_state(engine: &Engine, path: Option<&PathBuf>) -> Result<reference::
     }
 }
 
-/// The tokenizer for text a model is measured or calibrated on: World's when the vocabulary is
-/// World-sized; otherwise World's single-byte tokens (ids 1–256), which small test models with
-/// at least 257 rows can run. The flag says which.
-pub fn text_tokenizer(model: &Model) -> Result<(&'static reference::tokenizer::WorldTokenizer, bool)> {
-    use reference::tokenizer::WorldTokenizer;
-    let v = model.hparams.vocab_size;
-    if v >= WorldTokenizer::world().len() {
-        Ok((WorldTokenizer::world(), false))
-    } else if v >= 257 {
-        Ok((WorldTokenizer::world_bytes(), true))
-    } else {
-        bail!(
-            "{}: a vocabulary of {v} rows is too small to run text (World's byte tokens need 257)",
-            model.path.display()
-        )
-    }
+/// The tokenizer text is encoded with for `model` ([`Model::tokenizer`]: chosen, the file's own,
+/// or by vocabulary size).
+pub fn text_tokenizer(model: &Model) -> Result<TextTokenizer> {
+    let vocab = model.tokenizer()?;
+    TextTokenizer::new(&vocab, model.hparams.vocab_size).map_err(|e| anyhow!("{}: {e}", model.path.display()))
 }
 
 /// Read a UTF-8 text file and tokenize it for `model`, capped at `max_tokens`.
@@ -103,15 +103,7 @@ pub fn text_tokens(model: &Model, path: &Path, max_tokens: usize) -> Result<Vec<
 
 /// Tokenize `text` (called `what` in messages) for `model`, capped at `max_tokens`.
 pub fn encode_text(model: &Model, text: &str, what: &str, max_tokens: usize) -> Result<Vec<u32>> {
-    let (tok, bytes) = text_tokenizer(model)?;
-    if bytes {
-        eprintln!(
-            "note: {} has a {}-row vocabulary; {what} runs as single-byte tokens",
-            model.path.display(),
-            model.hparams.vocab_size
-        );
-    }
-    let mut ids = tok.encode(text);
+    let mut ids = text_tokenizer(model)?.encode(text).map_err(|e| anyhow!("{what}: {e}"))?;
     ids.truncate(max_tokens);
     if ids.len() < 2 {
         bail!("{what}: fewer than two tokens of text");

@@ -31,6 +31,8 @@ pub struct EvalArgs {
     /// At most this many evaluation tokens (the source's log-probabilities are kept for each).
     #[arg(long, default_value_t = DEFAULT_EVAL_TOKENS)]
     pub eval_tokens: usize,
+    #[command(flatten)]
+    pub tokenizer: super::TokenizerArg,
 }
 
 impl EvalArgs {
@@ -65,9 +67,9 @@ pub fn eval_inputs(
     let lambada = match lambada_file {
         None => None,
         Some(p) => {
-            let (tok, _) = super::text_tokenizer(model)?;
+            let tok = super::text_tokenizer(model)?;
             let jsonl = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            let mut docs = lambada_docs(&jsonl, tok).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            let mut docs = lambada_docs(&jsonl, &tok).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
             docs.truncate(limit.unwrap_or(usize::MAX));
             Some(docs)
         }
@@ -113,9 +115,9 @@ pub fn measure(base: &Baseline, inputs: &EvalInputs, candidate: &Engine) -> Resu
     Ok(Measured { quality, lambada })
 }
 
-/// Load any model file for the engine.
-pub fn load(path: &Path) -> Result<(Model, Engine)> {
-    let model = Model::open(path)?;
+/// Load any model file for the engine, with `--tokenizer` applied.
+pub fn load(path: &Path, tokenizer: &super::TokenizerArg) -> Result<(Model, Engine)> {
+    let model = tokenizer.open(path)?;
     let engine = Engine::load(&model, &Default::default())?;
     Ok((model, engine))
 }

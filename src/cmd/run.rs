@@ -1,6 +1,6 @@
 //! `rwkv-convert run MODEL --prompt TEXT`: generate text, streamed as it comes.
 
-use super::{load_state, world_tokenizer, EngineArgs};
+use super::{load_state, text_tokenizer, EngineArgs};
 use anyhow::Result;
 use reference::sample::{sample, Rng};
 use std::io::Write;
@@ -32,9 +32,9 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let (model, engine) = args.engine.load(&args.model)?;
-    let tokenizer = world_tokenizer(&model)?;
+    let tokenizer = text_tokenizer(&model)?;
     let mut state = load_state(&engine, args.state.as_ref())?;
-    let prompt = tokenizer.encode(&args.prompt);
+    let prompt = tokenizer.encode(&args.prompt).map_err(|e| anyhow::anyhow!("--prompt: {e}"))?;
     let mut rng = Rng::new(args.seed);
     let mut stdout = std::io::stdout().lock();
     let mut pending: Vec<u8> = Vec::new();

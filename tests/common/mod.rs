@@ -62,3 +62,28 @@ pub fn assert_tensors_as_listed(file: &str, tensors: &[convert::Tensor], want: &
         assert_eq!(sha256_hex(t.bytes()), w["sha256"].as_str().unwrap(), "{file} {}: values differ", t.name);
     }
 }
+
+/// The golden test models have 512 vocabulary rows, which is no released vocabulary, so
+/// text and tokenizer data need a choice: World's first 512 ids, as llama.cpp's golden
+/// conversions were given (golden/gguf/README.md). Opens `path` with that choice when the
+/// model has no tokenizer of its own or by size.
+pub fn open_test_model(path: &std::path::Path) -> convert::Model {
+    let mut model = convert::Model::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    if model.tokenizer().is_err() {
+        model.set_vocab(convert::vocab::Vocab::World).expect("512 rows take World's first ids");
+    }
+    model
+}
+
+/// `args` for the binary, with `--tokenizer world` appended for the subcommands that take it
+/// (see [`open_test_model`] for why the golden test models need it).
+pub fn with_test_tokenizer<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Vec<std::ffi::OsString> {
+    let mut out: Vec<std::ffi::OsString> = args.iter().map(|a| a.as_ref().to_owned()).collect();
+    let sub = out.iter().find(|a| !a.to_string_lossy().starts_with('-') && a.to_string_lossy().parse::<u32>().is_err());
+    let takes = ["convert", "release", "imatrix", "run", "eval", "verify", "logits", "bench"];
+    let manifest = out.iter().any(|a| a == "--manifest" || a == "--list");
+    if sub.is_some_and(|s| takes.iter().any(|t| s == t)) && !manifest && !out.iter().any(|a| a == "--tokenizer") {
+        out.extend(["--tokenizer".into(), "world".into()]);
+    }
+    out
+}

@@ -8,7 +8,6 @@ use crate::arch::Version;
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::output::Sink;
-use crate::vocab;
 use quantize::GgmlType;
 
 /// The float output types `convert --to gguf` writes directly.
@@ -44,12 +43,6 @@ impl OutType {
         }
     }
 }
-
-/// llama.cpp's RWKV World chat template (`models/templates/llama-cpp-rwkv-world.jinja`, MIT),
-/// which its converter embeds in every RWKV World GGUF. Carried over verbatim as data.
-pub const CHAT_TEMPLATE: &str = include_str!("rwkv-world.jinja");
-/// The `"\n\n"` token, which ends a turn in World chat.
-pub const EOT_TOKEN: u32 = 261;
 
 fn u32v(v: usize) -> Value {
     Value::U32(v as u32)
@@ -89,7 +82,7 @@ pub fn metadata(model: &Model, outtype: OutType, name: &str) -> Result<Vec<(Stri
     kv.push(("general.file_type".into(), Value::U32(outtype.file_type())));
     kv.push((k("attention.head_count"), Value::U32(0)));
     kv.push(("general.quantization_version".into(), Value::U32(2)));
-    kv.extend(tokenizer(hp.vocab_size)?);
+    kv.extend(super::tokenizer::key_values(&model.tokenizer()?, hp.vocab_size));
     Ok(kv)
 }
 
@@ -108,36 +101,6 @@ pub fn size_label(n: u64) -> String {
     let digits = format!("{}", scaled.round() as u64).trim_start_matches('0').len();
     let fix = 2usize.saturating_sub(digits);
     format!("{scaled:.fix$}{suffix}")
-}
-
-/// The World vocabulary as llama.cpp's converter embeds it: token 0 `<s>` (control), the
-/// vocabulary file's tokens as `repr(bytes)[2:-1]`, `[PAD{i}]` (unused) up to the model's rows.
-pub fn tokenizer(vocab_size: usize) -> Result<Vec<(String, Value)>> {
-    let world = vocab::world();
-    let mut tokens = vec!["<s>".to_string()];
-    let mut types = vec![Value::I32(3)];
-    // A model with fewer rows than the World vocabulary gets its first rows' tokens (what
-    // llama.cpp's converter makes of a vocabulary file cut to the model).
-    for t in &world[1..world.len().min(vocab_size.max(1))] {
-        tokens.push(vocab::python_bytes_repr_inner(t));
-        types.push(Value::I32(1));
-    }
-    // `[PAD{id}]`, named by token id as llama.cpp's `_set_vocab_rwkv_world` does
-    // (`for i in range(len(tokens), vocab_size)`): World's 65530 ids pad to 65536 with
-    // `[PAD65530]` … `[PAD65535]`.
-    for i in tokens.len()..vocab_size {
-        tokens.push(format!("[PAD{i}]"));
-        types.push(Value::I32(5));
-    }
-    Ok(vec![
-        ("tokenizer.ggml.model".into(), Value::Str("rwkv".into())),
-        ("tokenizer.ggml.tokens".into(), Value::strings(tokens)),
-        ("tokenizer.ggml.token_type".into(), Value::Array(5, types)),
-        ("tokenizer.ggml.bos_token_id".into(), Value::U32(0)),
-        ("tokenizer.ggml.eos_token_id".into(), Value::U32(0)),
-        ("tokenizer.ggml.eot_token_id".into(), Value::U32(EOT_TOKEN)),
-        ("tokenizer.chat_template".into(), Value::Str(CHAT_TEMPLATE.into())),
-    ])
 }
 
 /// Stream the bytes of one row in `ty` into `sink`: copies and stacks source by source through
@@ -239,30 +202,4 @@ pub fn plan<'a>(model: &'a Model, outtype: OutType, name: &str) -> Result<(GgufW
         })
         .collect();
     Ok((writer, tensors))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tokens(v: usize) -> Vec<String> {
-        let kv = tokenizer(v).unwrap();
-        let Some((_, Value::Array(_, items))) = kv.iter().find(|(k, _)| k == "tokenizer.ggml.tokens") else { panic!() };
-        items.iter().map(|t| t.as_str().unwrap().to_string()).collect()
-    }
-
-    /// llama.cpp names padding rows by their token id (`convert_hf_to_gguf.py`,
-    /// `_set_vocab_rwkv_world`); the 191M release benchmark compares whole files with its output.
-    #[test]
-    fn padding_rows_are_named_by_token_id() {
-        let world = vocab::world().len();
-        let t = tokens(65536);
-        assert_eq!(t.len(), 65536);
-        assert_eq!(t[world], format!("[PAD{world}]"));
-        assert_eq!(t.last().unwrap(), "[PAD65535]");
-        assert_eq!(t[0], "<s>");
-        let small = tokens(512);
-        assert_eq!(small.len(), 512);
-        assert!(!small.iter().any(|s| s.starts_with("[PAD")));
-    }
 }

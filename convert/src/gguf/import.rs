@@ -202,5 +202,5 @@ pub fn from_file(f: &GgufFile) -> Result<Read> {
         return Err(Error::not_rwkv(format!("tensors that no {version} model has: {}", extra.join(", "))));
     }
     let source = Source::Gguf { arch: crate::arch::gguf::arch_name(version).into() };
-    Ok(Read { source, file_size: f.map.len() as u64, tensors: out })
+    Ok(Read { source, file_size: f.map.len() as u64, tensors: out, vocab: super::tokenizer::read(f) })
 }

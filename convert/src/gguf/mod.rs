@@ -6,6 +6,7 @@ pub mod imatrix;
 pub mod import;
 pub mod reader;
 pub mod requantize;
+pub mod tokenizer;
 pub mod writer;
 
 pub use reader::GgufFile;

@@ -1,10 +1,11 @@
 //! config.json, generation_config.json, tokenizer files and provenance for an HF/fla folder.
 //! JSON is written as transformers writes it: sorted keys, indent 2, Python float spelling.
 
-use super::HfDtype;
+use super::{HfDtype, HfOptions};
 use crate::arch::Version;
 use crate::error::{Error, Result};
 use crate::model::Model;
+use crate::vocab::{BpeVocab, Vocab};
 use std::collections::BTreeMap;
 
 /// A JSON value rendered the way Python's `json.dumps(indent=2)` renders it.
@@ -70,8 +71,8 @@ fn torch_dtype(model: &Model, dtype: HfDtype) -> &'static str {
     }
 }
 
-fn config(model: &Model, dtype: HfDtype) -> Result<BTreeMap<String, J>> {
-    let hp = &model.hparams;
+fn config(model: &Model, opts: &HfOptions) -> Result<BTreeMap<String, J>> {
+    let (hp, dtype) = (&model.hparams, opts.dtype);
     let mut c: BTreeMap<String, J> = BTreeMap::new();
     let mut put = |k: &str, v: J| {
         c.insert(k.to_string(), v);
@@ -98,7 +99,7 @@ fn config(model: &Model, dtype: HfDtype) -> Result<BTreeMap<String, J>> {
             put("layer_norm_epsilon", J::Float("1e-05".into()));
             put("rescale_every", i(6));
             if model.version == Version::V4 {
-                put("context_length", i(1_048_576));
+                put("context_length", i(context_length(model, opts)));
             } else {
                 let n = hp.head_size.unwrap_or(64);
                 put("head_size", i(n));
@@ -143,47 +144,85 @@ fn config(model: &Model, dtype: HfDtype) -> Result<BTreeMap<String, J>> {
 }
 
 /// The files besides the weights.
-pub fn files(model: &Model, dtype: HfDtype, source_hash: (u64, String)) -> Result<Vec<(String, Vec<u8>)>> {
-    let mut out = vec![("config.json".to_string(), file(config(model, dtype)?))];
+pub fn files(model: &Model, opts: &HfOptions, source_hash: (u64, String)) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut out = vec![("config.json".to_string(), file(config(model, opts)?))];
     let mut gen = BTreeMap::new();
     for k in ["bos_token_id", "eos_token_id", "pad_token_id"] {
         gen.insert(k.to_string(), i(0));
     }
     out.push(("generation_config.json".into(), file(gen)));
-    let world = crate::vocab::world();
-    if model.hparams.vocab_size >= world.len() {
-        // The World vocabulary with LF line ends (the copy HF repositories carry).
-        let lf: Vec<u8> = crate::vocab::WORLD_VOCAB.iter().copied().filter(|&b| b != b'\r').collect();
-        out.push(("rwkv_vocab_v20230424.txt".into(), lf));
-        // Id 0 is the document separator: bos = eos = unk = pad. Never "\n\n" (id 261) as a
-        // special token: transformers would append it as a new, untrained id 65530.
-        let (class, end) = match model.version {
-            Version::V7 => ("RwkvTokenizer", "<|rwkv_tokenizer_end_of_text|>"),
-            Version::V5_2 => ("Rwkv5Tokenizer", "<s>"),
-            _ => ("Rwkv6Tokenizer", "<s>"),
-        };
-        let mut tc = BTreeMap::new();
-        tc.insert("add_prefix_space".to_string(), J::Bool(false));
-        tc.insert("tokenizer_class".to_string(), s(class));
-        tc.insert("use_fast".to_string(), J::Bool(false));
-        let mut auto = BTreeMap::new();
-        auto.insert("AutoTokenizer".to_string(), J::List(vec![s(&format!("hf_rwkv_tokenizer.{class}")), J::Null]));
-        tc.insert("auto_map".to_string(), J::Map(auto));
-        for k in ["bos_token", "eos_token", "unk_token", "pad_token"] {
-            tc.insert(k.to_string(), s(end));
-        }
-        out.push(("tokenizer_config.json".into(), file(tc)));
-        let mut sm = BTreeMap::new();
-        for k in ["bos_token", "eos_token", "unk_token", "pad_token"] {
-            sm.insert(k.to_string(), s(end));
-        }
-        out.push(("special_tokens_map.json".into(), file(sm)));
-        let mut added = BTreeMap::new();
-        added.insert(end.to_string(), i(0));
-        out.push(("added_tokens.json".into(), file(added)));
+    match model.tokenizer() {
+        Ok(Vocab::World) => out.extend(world_files(model)),
+        Ok(Vocab::Bpe(bpe)) => out.extend(bpe_files(&bpe)),
+        // A vocabulary that is neither World's nor GPT-NeoX's: the weights without tokenizer
+        // files (the caller says so), never a tokenizer that does not fit.
+        Err(_) => {}
     }
     out.push(("rwkv_convert.json".into(), file(provenance(model, source_hash))));
     Ok(out)
+}
+
+/// RWKV-4's `context_length` (transformers' `RwkvConfig`): `--ctx-len`, else 1024 as the
+/// RWKV/rwkv-4-*-pile folders say (it only sizes a CUDA kernel; the model runs any length).
+fn context_length(model: &Model, opts: &HfOptions) -> usize {
+    opts.context_length.unwrap_or(if model.version == Version::V4 { 1024 } else { 1_048_576 })
+}
+
+/// World's files: the vocabulary with LF line ends (the copy HF repositories carry; a test model
+/// with fewer rows gets the first ones), and the RWKV org's tokenizer config.
+fn world_files(model: &Model) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let lf: Vec<u8> = crate::vocab::WORLD_VOCAB.iter().copied().filter(|&b| b != b'\r').collect();
+    let lines = model.hparams.vocab_size.saturating_sub(1);
+    let cut = lf.split_inclusive(|&b| b == b'\n').take(lines).flatten().copied().collect();
+    out.push(("rwkv_vocab_v20230424.txt".into(), cut));
+    // Id 0 is the document separator: bos = eos = unk = pad. Never "\n\n" (id 261) as a
+    // special token: transformers would append it as a new, untrained id 65530.
+    let (class, end) = match model.version {
+        Version::V7 => ("RwkvTokenizer", "<|rwkv_tokenizer_end_of_text|>"),
+        Version::V5_2 => ("Rwkv5Tokenizer", "<s>"),
+        _ => ("Rwkv6Tokenizer", "<s>"),
+    };
+    let mut tc = BTreeMap::new();
+    tc.insert("add_prefix_space".to_string(), J::Bool(false));
+    tc.insert("tokenizer_class".to_string(), s(class));
+    tc.insert("use_fast".to_string(), J::Bool(false));
+    let mut auto = BTreeMap::new();
+    auto.insert("AutoTokenizer".to_string(), J::List(vec![s(&format!("hf_rwkv_tokenizer.{class}")), J::Null]));
+    tc.insert("auto_map".to_string(), J::Map(auto));
+    for k in ["bos_token", "eos_token", "unk_token", "pad_token"] {
+        tc.insert(k.to_string(), s(end));
+    }
+    out.push(("tokenizer_config.json".into(), file(tc)));
+    let mut sm = BTreeMap::new();
+    for k in ["bos_token", "eos_token", "unk_token", "pad_token"] {
+        sm.insert(k.to_string(), s(end));
+    }
+    out.push(("special_tokens_map.json".into(), file(sm)));
+    let mut added = BTreeMap::new();
+    added.insert(end.to_string(), i(0));
+    out.push(("added_tokens.json".into(), file(added)));
+    out
+}
+
+/// A BPE tokenizer's files as the RWKV/rwkv-4-*-pile folders carry GPT-NeoX-20B's: the JSON as
+/// is, and `GPTNeoXTokenizer` with `<|endoftext|>` as bos, eos and unk.
+fn bpe_files(bpe: &BpeVocab) -> Vec<(String, Vec<u8>)> {
+    let mut tc = BTreeMap::new();
+    tc.insert("add_prefix_space".to_string(), J::Bool(false));
+    tc.insert("tokenizer_class".to_string(), s("GPTNeoXTokenizer"));
+    let mut sm = BTreeMap::new();
+    if bpe.tokens.iter().any(|t| t == "<|endoftext|>") {
+        for k in ["bos_token", "eos_token", "unk_token"] {
+            tc.insert(k.to_string(), s("<|endoftext|>"));
+            sm.insert(k.to_string(), s("<|endoftext|>"));
+        }
+    }
+    vec![
+        ("tokenizer.json".into(), bpe.json.clone()),
+        ("tokenizer_config.json".into(), file(tc)),
+        ("special_tokens_map.json".into(), file(sm)),
+    ]
 }
 
 /// The size and blake3 hash of a file, read from a map a piece at a time, each piece's pages

@@ -50,6 +50,8 @@ pub struct HfOptions {
     pub force: bool,
     /// Folder with the target's remote code (`*.py`) to copy alongside (we ship none of it).
     pub remote_code_dir: Option<PathBuf>,
+    /// RWKV-4's `context_length` in config.json (default 1024, as the Pile folders say).
+    pub context_length: Option<usize>,
 }
 
 fn st_dtype(d: DType) -> Result<&'static str> {
@@ -168,7 +170,7 @@ fn write_folder_files(
         text_files.push(("model.safetensors.index.json".into(), index.into_bytes()));
     }
     let hash = hashing.join().map_err(|_| Error::corrupt("the hashing thread panicked"))??;
-    text_files.extend(config::files(model, opts.dtype, hash)?);
+    text_files.extend(config::files(model, opts, hash)?);
     for (name, bytes) in text_files {
         let path = dir.join(&name);
         let mut f = crate::output::AtomicFile::create(&path, opts.force)?;

@@ -8,6 +8,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::model::{Read, Source};
 use crate::tensor::{Bytes, Tensor};
+use crate::vocab::{SourceVocab, Vocab};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -125,5 +126,27 @@ pub fn read(dir: &Path) -> Result<Read> {
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|c| c["model_type"].as_str().map(String::from))
         .unwrap_or_else(|| "unknown".into());
-    Ok(Read { source: Source::Hf { model_type: family }, file_size: total, tensors: out })
+    Ok(Read { source: Source::Hf { model_type: family }, file_size: total, tensors: out, vocab: vocab(dir) })
+}
+
+/// The folder's tokenizer: `tokenizer.json` (byte-level BPE) or World's vocabulary file, when it
+/// holds World's tokens (all of them, or the first ones of a test model).
+fn vocab(dir: &Path) -> SourceVocab {
+    let json = dir.join("tokenizer.json");
+    let world = dir.join("rwkv_vocab_v20230424.txt");
+    if json.is_file() {
+        match Vocab::from_json_file(&json) {
+            Ok(v) => SourceVocab::Known(v),
+            Err(e) => SourceVocab::Unknown(e),
+        }
+    } else if world.is_file() {
+        let ours = crate::vocab::world();
+        match std::fs::read(&world).map_err(|e| e.to_string()).and_then(|t| crate::vocab::parse(&t)) {
+            Ok(t) if t.len() <= ours.len() && t[..] == ours[..t.len()] => SourceVocab::Known(Vocab::World),
+            Ok(t) => SourceVocab::Unknown(format!("rwkv_vocab_v20230424.txt with {} tokens unlike World's", t.len())),
+            Err(e) => SourceVocab::Unknown(format!("rwkv_vocab_v20230424.txt: {e}")),
+        }
+    } else {
+        SourceVocab::None
+    }
 }

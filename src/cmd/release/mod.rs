@@ -251,7 +251,7 @@ pub fn run(args: Args) -> Result<()> {
     if stale > 0 {
         eprintln!("removed {stale} temporary files left by an interrupted run");
     }
-    let model = Model::open(&args.model)?;
+    let model = args.eval.tokenizer.open(&args.model)?;
     let source = source_entry(&args.model)?;
     let mut manifest = match Manifest::load(dir)? {
         Some(m) if !args.force && m.source.as_ref() == Some(&source) && m.name == args.name => m,
@@ -482,7 +482,7 @@ fn measure_all(
         let measured = match twin_measured {
             Some(m) => m,
             None => {
-                let (_, cand) = super::quality::load(&job.dir.join(&file))?;
+                let (_, cand) = super::quality::load(&job.dir.join(&file), &Default::default())?;
                 measure(&base, inputs, &cand)?
             }
         };
@@ -518,6 +518,7 @@ fn make_hf(job: &Job, model: &Model) -> Result<()> {
         max_shard_bytes: 2_000_000_000,
         force: true,
         remote_code_dir: None,
+        context_length: None,
     };
     let files = write_folder(model, &hf, &opts, |_, _| {})?;
     for f in files {

@@ -1,15 +1,10 @@
 //! The RWKV World vocabulary (`rwkv_vocab_v20230424.txt`, shipped in `convert/vocab/`, Apache-2.0):
 //! 65,529 tokens, ids 1..65529; id 0 is not a token (models use it as the document separator).
-//! Shared by the tokenizer (reference engine) and the writers (GGUF and HF tokenizer files).
 
 use std::sync::OnceLock;
 
 /// The vocabulary file, byte for byte as the `rwkv` 0.8.32 wheel ships it (CRLF line ends).
-pub const WORLD_VOCAB: &[u8] = include_bytes!("../vocab/rwkv_vocab_v20230424.txt");
-
-/// The GPT-NeoX-20B tokenizer of the RWKV-4 Pile models, as Hugging Face `tokenizers` JSON
-/// (`convert/vocab/20B_tokenizer.json`; origin and licences in `convert/vocab/NOTICE.md`).
-pub const NEOX_TOKENIZER_JSON: &[u8] = include_bytes!("../vocab/20B_tokenizer.json");
+pub const WORLD_VOCAB: &[u8] = include_bytes!("../../vocab/rwkv_vocab_v20230424.txt");
 
 /// The World tokens' bytes by id; index 0 is empty.
 pub fn world() -> &'static [Vec<u8>] {
