@@ -164,7 +164,7 @@ fn main() {
             let pth = work.join(format!("{name}.pth"));
             save(&pth, &tensors).unwrap();
             // Checks that the tiny model is a complete, valid one before it becomes a seed.
-            let model = Model::open(&pth).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let model = open(&pth).unwrap_or_else(|e| panic!("{name}: {e}"));
             put(&dir("torch_zip"), &format!("{name}.pth"), &std::fs::read(&pth).unwrap());
             let leg = legacy(&tensors);
             put(&dir("torch_legacy"), &format!("{name}.pth"), &leg);
@@ -188,8 +188,13 @@ fn main() {
             // HF folder (the formats without an HF layout are skipped).
             if dtype != DType::F16 {
                 let hf = work.join(format!("{name}-hf"));
-                let opts =
-                    HfOptions { dtype: HfDtype::Keep, max_shard_bytes: u64::MAX, force: true, remote_code_dir: None };
+                let opts = HfOptions {
+                    dtype: HfDtype::Keep,
+                    max_shard_bytes: u64::MAX,
+                    force: true,
+                    remote_code_dir: None,
+                    context_length: None,
+                };
                 if write_folder(&model, &hf, &opts, |_, _| {}).is_ok() {
                     let st = std::fs::read(hf.join("model.safetensors")).unwrap();
                     put(&dir("safetensors_header"), &format!("{name}.safetensors"), &st);
@@ -202,7 +207,7 @@ fn main() {
     let hp = HParams { n_embd: 32, dim_att: 32, dim_ffn: 128, head_size: Some(16), ..tiny(Version::V7) };
     let pth = work.join("q.pth");
     save(&pth, &convert::synth::tensors(Version::V7, &hp, DType::BF16, 3)).unwrap();
-    let model = Model::open(&pth).unwrap();
+    let model = open(&pth).unwrap();
     let (writer, pending) = plan(&model, OutType::BF16, "q").unwrap();
     let float = work.join("q-bf16.gguf");
     writer.write(&float, true, &pending, |_| {}).unwrap();
@@ -254,7 +259,7 @@ fn main() {
         }
     }
     for v in ["v6-bf16", "v7-bf16"] {
-        let model = Model::open(&golden.join(format!("{v}.pth"))).unwrap();
+        let model = open(&golden.join(format!("{v}.pth"))).unwrap();
         let (writer, pending) = plan(&model, OutType::BF16, v).unwrap();
         let gguf = work.join(format!("{v}.gguf"));
         writer.write(&gguf, true, &pending, |_| {}).unwrap();
@@ -315,4 +320,12 @@ fn main() {
         let n = std::fs::read_dir(dir(t)).map(|d| d.count()).unwrap_or(0);
         println!("{t:<20} {n} seeds");
     }
+}
+
+/// Open a test model; its small vocabulary takes World's first ids (the GGUF tokenizer the
+/// seeds carry), as `--tokenizer world` gives it.
+fn open(path: &std::path::Path) -> convert::Result<Model> {
+    let mut model = Model::open(path)?;
+    model.set_vocab(convert::vocab::Vocab::World)?;
+    Ok(model)
 }
