@@ -1,6 +1,6 @@
 //! The tokenizer in a GGUF, both ways, as llama.cpp's converter writes it: World as its `rwkv`
 //! tokenizer model (`_set_vocab_rwkv_world`), byte-level BPE as `gpt2` with merges
-//! (`_set_vocab_gpt2`, whose pre-tokenizer check names GPT-NeoX-20B's `mpt`).
+//! (`_set_vocab_gpt2`, whose pre-tokenizer check names GPT-NeoX-20B's `olmo`).
 
 use super::{GgufFile, Value};
 use crate::vocab::{self, SourceVocab, Vocab};
@@ -11,9 +11,10 @@ pub const CHAT_TEMPLATE: &str = include_str!("rwkv-world.jinja");
 /// The `"\n\n"` token, which ends a turn in World chat.
 pub const EOT_TOKEN: u32 = 261;
 /// The pre-tokenizer llama.cpp's converter names for GPT-NeoX-20B's tokenizer: its check hash
-/// (`get_vocab_base_pre`) is MPT-7B's, which uses that tokenizer, and `mpt` is also its default
-/// for the built-in GPT-NeoX vocabulary (`_set_vocab_builtin`).
-pub const NEOX_PRE: &str = "mpt";
+/// (`get_vocab_base_pre`) is that of MPT-7B and OLMo-1.7, which use this tokenizer; the function
+/// is a chain of plain `if`s, so the last, `olmo`, is what it returns (golden/neox/expected.json,
+/// `gguf_pre`). llama.cpp runs `olmo` and `mpt` with the same regex.
+pub const NEOX_PRE: &str = "olmo";
 
 /// The tokenizer key-values for a model of `rows` rows.
 pub fn key_values(vocab: &Vocab, rows: usize) -> Vec<(String, Value)> {

@@ -79,13 +79,14 @@ pub fn render(c: &CardInput) -> String {
     let _ = writeln!(
         s,
         "{} language model (an RNN with transformer-level quality: constant memory and time per token), {} parameters: \
-         {} layers, embedding {}, vocabulary {}. Converted from `{}` by rwkv-convert {} without Python or torch; \
-         quantized bit-exactly as llama.cpp's `llama-quantize` does.\n",
+         {} layers, embedding {}, vocabulary {} ({} tokenizer). Converted from `{}` by rwkv-convert {} without Python \
+         or torch; quantized bit-exactly as llama.cpp's `llama-quantize` does.\n",
         c.model.version,
         convert::gguf::export::size_label(c.model.n_params()),
         hp.n_layer,
         hp.n_embd,
         hp.vocab_size,
+        c.model.tokenizer().map_or("unknown".into(), |v| v.name()),
         c.manifest.source.as_ref().map_or("?", |s| s.file.as_str()),
         env!("CARGO_PKG_VERSION"),
     );
@@ -177,11 +178,13 @@ pub fn render(c: &CardInput) -> String {
     let q4 =
         c.set.iter().find(|v| v.suffix == "q4_k").or(c.set.last()).map(|v| v.file_name(c.name)).unwrap_or_default();
     let _ = writeln!(s, "## Run with llama.cpp\n");
-    let _ = writeln!(
-        s,
-        "```sh\nllama-cli -m {q4} -cnv\nllama-server -m {q4} --port 8080\n```\n\n\
-         The World chat template is embedded (`User: …\\n\\nAssistant:`); turns end at the `\\n\\n` token.\n"
-    );
+    let _ = writeln!(s, "```sh\nllama-cli -m {q4} -cnv\nllama-server -m {q4} --port 8080\n```\n");
+    if c.model.tokenizer().is_ok_and(|v| v.is_world()) {
+        let _ = writeln!(
+            s,
+            "The World chat template is embedded (`User: …\\n\\nAssistant:`); turns end at the `\\n\\n` token.\n"
+        );
+    }
 
     let _ = writeln!(s, "## How these files were made\n");
     let _ = writeln!(
