@@ -153,3 +153,77 @@ fn bench_reports_speed_bandwidth_and_memory_as_json() {
         assert_eq!(v["weight_bytes_per_token"].as_u64(), Some(all - emb.bytes().len() as u64 + row), "{file}");
     }
 }
+
+/// A byte-level BPE `tokenizer.json` with one token per byte, `<|endoftext|>` at 0 and one merge.
+fn byte_tokenizer_json() -> String {
+    // GPT-2's byte map: printable bytes stand for themselves, the rest from U+0100 on.
+    let printable = |b: u32| (0x21..=0x7e).contains(&b) || (0xa1..=0xac).contains(&b) || (0xae..=0xff).contains(&b);
+    let mut next = 256;
+    let mut vocab = serde_json::Map::new();
+    for b in 0..256u32 {
+        let c = if printable(b) {
+            b
+        } else {
+            next += 1;
+            next - 1
+        };
+        vocab.insert(char::from_u32(c).unwrap().to_string(), (b + 1).into());
+    }
+    vocab.insert("hi".into(), 257.into());
+    serde_json::json!({
+        "version": "1.0",
+        "added_tokens": [{"id": 0, "content": "<|endoftext|>", "special": true, "single_word": false,
+                          "lstrip": false, "rstrip": false, "normalized": false}],
+        "normalizer": null,
+        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true},
+        "post_processor": null,
+        "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
+        "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
+                  "end_of_word_suffix": null, "fuse_unk": false, "vocab": vocab, "merges": ["h i"]}
+    })
+    .to_string()
+}
+
+/// `--tokenizer PATH`: a tokenizer.json of one's own is written into the GGUF (as `gpt2`, no
+/// pre-tokenizer name) and the HF folder, and runs text; a GGUF whose tokenizer is neither World
+/// nor GPT-NeoX-20B asks for `--tokenizer` again rather than guessing.
+#[test]
+fn a_tokenizer_json_of_ones_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let tj = dir.path().join("tokenizer.json");
+    std::fs::write(&tj, byte_tokenizer_json()).unwrap();
+    let pth = golden("v7-bf16.pth");
+    let gguf = dir.path().join("m.gguf");
+    let ok = |o: std::process::Output| assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    ok(bin().arg("convert").arg(&pth).args(["--to", "gguf"]).arg(&gguf).arg("--tokenizer").arg(&tj).output().unwrap());
+    let f = convert::gguf::GgufFile::open(&gguf).unwrap();
+    assert_eq!(f.get("tokenizer.ggml.model").and_then(|v| v.as_str()), Some("gpt2"));
+    assert!(f.get("tokenizer.ggml.pre").is_none());
+    let Some(convert::gguf::Value::Array(_, tokens)) = f.get("tokenizer.ggml.tokens") else { panic!() };
+    assert_eq!(tokens.len(), 512);
+    assert_eq!(
+        (tokens[0].as_str(), tokens[257].as_str(), tokens[258].as_str()),
+        (Some("<|endoftext|>"), Some("hi"), Some("[PAD258]"))
+    );
+    let o = bin().arg("run").arg(&gguf).args(["--prompt", "hi", "--max-tokens", "2"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("\"gpt2\" with 512 tokens") && err.contains("--tokenizer"), "{err}");
+    let run = |m: &Path| {
+        bin()
+            .arg("run")
+            .arg(m)
+            .args(["--prompt", "hi hi", "--max-tokens", "2", "--temperature", "0"])
+            .arg("--tokenizer")
+            .arg(&tj)
+            .output()
+            .unwrap()
+    };
+    ok(run(&gguf));
+    ok(run(&pth));
+    let hf = dir.path().join("hf");
+    ok(bin().arg("convert").arg(&pth).args(["--to", "hf"]).arg(&hf).arg("--tokenizer").arg(&tj).output().unwrap());
+    assert_eq!(std::fs::read_to_string(hf.join("tokenizer.json")).unwrap(), byte_tokenizer_json());
+    // The folder's own tokenizer.json is read back: text runs without the flag.
+    ok(bin().arg("run").arg(&hf).args(["--prompt", "hi", "--max-tokens", "1"]).output().unwrap());
+}

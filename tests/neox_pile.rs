@@ -244,3 +244,47 @@ fn lambada_equals_the_official_package_from_every_form() {
         assert_eq!(r["tokens"].as_u64(), lam["input_tokens"].as_u64());
     }
 }
+
+/// `release`, `verify` and `imatrix` on a NeoX model, with no `--tokenizer`: the card names the
+/// tokenizer (and no World chat template), every file carries GPT-NeoX-20B's, and the evaluation
+/// text is tokenized with it.
+#[test]
+fn release_verify_and_imatrix_run_on_a_neox_model() {
+    let pth = neox_dir().join("v4-neox-bf16.pth");
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/tokenizer/corpus.txt");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rel");
+    ok(bin()
+        .arg("release")
+        .arg(&pth)
+        .args(["--name", "neox", "--types", "q8_0", "--hf", "--eval-tokens", "600", "--out"])
+        .arg(&out)
+        .arg("--eval")
+        .arg(&corpus)
+        .output()
+        .unwrap());
+    let card = std::fs::read_to_string(out.join("README.md")).unwrap();
+    assert!(card.contains("vocabulary 50277 (GPT-NeoX-20B tokenizer)"), "{card}");
+    assert!(!card.contains("World chat template"), "{card}");
+    for form in [out.join("neox-q8_0.gguf"), out.join("hf")] {
+        assert_eq!(Model::open(&form).unwrap().tokenizer().unwrap().name(), "GPT-NeoX-20B", "{}", form.display());
+    }
+    let v: Json = serde_json::from_str(&ok(bin()
+        .arg("verify")
+        .arg(&pth)
+        .arg(out.join("neox-q8_0.gguf"))
+        .arg("--text")
+        .arg(&corpus)
+        .arg("--json")
+        .output()
+        .unwrap()))
+    .unwrap();
+    // The corpus through GPT-NeoX-20B (as golden/tokenizer/expected_neox.json counts it), capped at
+    // the default 2048 evaluation tokens; Q8_0 stays close.
+    let n = common::tokenizer_golden("expected_neox.json").1["corpus_ids"].as_array().unwrap().len().min(2048);
+    assert_eq!(v["quality"]["positions"].as_u64(), Some(n as u64 - 1));
+    assert!(v["quality"]["kl_mean"].as_f64().unwrap() < 0.05, "{v}");
+    let im = dir.path().join("im.gguf");
+    ok(bin().arg("imatrix").arg(&pth).arg("--text").arg(&corpus).arg("-o").arg(&im).output().unwrap());
+    assert!(convert::gguf::imatrix::Imatrix::load(&im).is_ok());
+}
