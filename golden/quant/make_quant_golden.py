@@ -11,6 +11,12 @@ builds from its vendored llama.cpp (commit 0c1e570, ggml 0.25.3):
 Usage:  python golden/quant/make_quant_golden.py [--lib /path/to/libggml-base.so] [--out DIR]
 Without --lib the library is taken from the installed `llama_cpp` package (llama_cpp/lib/).
 Deterministic: inputs come from numpy's PCG64 with fixed seeds; rerunning rewrites the same bytes.
+
+Every (type, variant) is first run in a child process (this script with --probe) because ggml
+aborts the whole process (GGML_ASSERT) on some inputs; if a child dies, every row is probed on its
+own and the type's files are made from the rows that do not abort (manifest: rows_included /
+rows_aborting per segment). Types for which ggml_quantize_requires_imatrix() is true are never
+called without an imatrix (ggml_quantize_chunk would abort: GGML_ASSERT(imatrix != NULL)).
 """
 
 import argparse
@@ -19,6 +25,7 @@ import hashlib
 import json
 import os
 import platform
+import subprocess
 import sys
 
 import numpy as np
@@ -26,12 +33,24 @@ import numpy as np
 SEED = 20240917
 
 # ggml_type ids (ggml/include/ggml.h at 0c1e570)
-TYPES = {
+# The first 11: the original set (their files and manifest entries are unchanged).
+ORIGINAL_TYPES = {
     "Q4_0": 2, "Q4_1": 3, "Q5_0": 6, "Q5_1": 7, "Q8_0": 8,
     "Q4_K": 12, "Q5_K": 13, "Q6_K": 14,
     "IQ3_XXS": 18, "IQ4_NL": 20, "IQ3_S": 21,
 }
+# Every other type ggml_quantize_chunk (ggml.c at 0c1e570) has a case for, F16/BF16/F32 aside.
+# (Q8_1 = 9 and Q8_K = 15 have no case there: they are only vec_dot partners.)
+NEW_TYPES = {
+    "Q2_K": 10, "Q3_K": 11,
+    "IQ2_XXS": 16, "IQ2_XS": 17, "IQ1_S": 19, "IQ2_S": 22, "IQ4_XS": 23, "IQ1_M": 29,
+    "TQ1_0": 34, "TQ2_0": 35,
+    "MXFP4": 39, "NVFP4": 40,
+    "Q1_0": 41, "Q2_0": 42,
+}
+TYPES = {**ORIGINAL_TYPES, **NEW_TYPES}
 F16_ID, BF16_ID = 1, 30
+VARIANTS = ("plain", "imatrix")
 
 
 def find_lib(explicit):
@@ -159,6 +178,88 @@ def imatrix_for(rng, n):
     return np.exp(rng.normal(0, 1.2, n)).astype(np.float32)
 
 
+def make_inputs():
+    rng = np.random.default_rng(SEED)
+    a, da = rows_256(rng)
+    b, db = rows_512(rng)
+    im_a = imatrix_for(rng, 256)
+    im_b = imatrix_for(rng, 512)
+    return [(a, im_a, da), (b, im_b, db)]
+
+
+def quantize_rows(lib, tid, m, im, variant):
+    """ggml_quantize_chunk on the rows of m (one call), then to_float; returns (q bytes, f32 bytes, row bytes)."""
+    nrows, npr = m.shape
+    src = np.ascontiguousarray(m, dtype=np.float32)
+    rs = lib.ggml_row_size(tid, npr)
+    dst = np.zeros(rs * nrows, dtype=np.uint8)
+    imp = None
+    if variant == "imatrix":
+        imarr = np.ascontiguousarray(im, dtype=np.float32)
+        imp = ptr(imarr)
+    got = lib.ggml_quantize_chunk(tid, ptr(src), ptr(dst), 0, nrows, npr, imp)
+    assert got == rs * nrows, (tid, got, rs * nrows)
+    to_float = TO_FLOAT(lib.ggml_get_type_traits(tid).contents.to_float)
+    y = np.zeros(nrows * npr, dtype=np.float32)
+    to_float(ptr(dst), ptr(y), nrows * npr)
+    return dst.tobytes(), y.astype("<f4").tobytes(), int(rs)
+
+
+# ---------------------------------------------------------------- abort probing (child processes)
+
+def probe_child(args):
+    """--probe TID JOB [JOB ...], JOB = VARIANT:SEG:ROWS (ROWS comma-separated): quantize and dequantize
+    those rows, one ggml_quantize_chunk call per job; the process dies if ggml aborts."""
+    tid, jobs = int(args.probe[0]), args.probe[1:]
+    lib = load(find_lib(args.lib))
+    segs = make_inputs()
+    for job in jobs:
+        variant, seg, rows = job.split(":")
+        m, im, _ = segs[int(seg)]
+        quantize_rows(lib, tid, m[[int(r) for r in rows.split(",")]], im, variant)
+    print("ok")
+
+
+def probe_runs(libarg, tid, jobs):
+    """jobs: [(variant, seg, rows)]; runs them in one child; (True, None) or (False, {returncode, message})."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--probe", str(tid)]
+    cmd += [f"{v}:{s}:{','.join(str(r) for r in rows)}" for v, s, rows in jobs]
+    if libarg:
+        cmd += ["--lib", libarg]
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=600)
+    if r.returncode == 0 and r.stdout.strip() == b"ok":
+        return True, None
+    # keep the first line that names the failed assertion (ggml prints file:line: GGML_ASSERT(...) failed)
+    msg = next((ln.strip() for ln in r.stderr.decode(errors="replace").splitlines()
+                if "GGML_ASSERT" in ln or "GGML_ABORT" in ln or "fatal error" in ln), None)
+    if msg and "/ggml/src/" in msg:
+        msg = "ggml/src/" + msg.split("/ggml/src/", 1)[1]    # drop the build directory
+    return False, {"returncode": r.returncode, "message": msg}
+
+
+def probe_type(libarg, tid, variants, segs):
+    """{variant: per segment (rows_included, rows_aborting = [{row, returncode, message}])}.
+    One child for the whole type; only if it dies, one per (variant, segment), then one per row."""
+    allrows = [list(range(m.shape[0])) for m, _im, _d in segs]
+    res = {v: [(rows, []) for rows in allrows] for v in variants}
+    ok, _ = probe_runs(libarg, tid, [(v, s, rows) for v in variants for s, rows in enumerate(allrows)])
+    if ok:
+        return res
+    for v in variants:
+        for s, rows in enumerate(allrows):
+            if probe_runs(libarg, tid, [(v, s, rows)])[0]:
+                continue
+            inc, bad = [], []
+            for r in rows:
+                ok, info = probe_runs(libarg, tid, [(v, s, [r])])
+                if ok:
+                    inc.append(r)
+                else:
+                    bad.append({"row": r, **info})
+            res[v][s] = (inc, bad)
+    return res
+
+
 # ---------------------------------------------------------------- main
 
 def sha(b):
@@ -169,16 +270,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lib")
     ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
+    ap.add_argument("--probe", nargs="+", metavar="TID JOB", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.probe:
+        return probe_child(args)
     libpath = find_lib(args.lib)
     lib = load(libpath)
 
-    rng = np.random.default_rng(SEED)
-    a, da = rows_256(rng)
-    b, db = rows_512(rng)
-    im_a = imatrix_for(rng, 256)
-    im_b = imatrix_for(rng, 512)
-    segs = [(a, im_a, da), (b, im_b, db)]
+    segs = make_inputs()
+    (a, im_a, da), (b, im_b, db) = segs
 
     out = args.out
     os.makedirs(out, exist_ok=True)
@@ -224,40 +324,52 @@ def main():
     except Exception:
         pass
 
+    quant_entries = {}
     for name, tid in TYPES.items():
         tr = lib.ggml_get_type_traits(tid).contents
         assert tr.type_name.decode() == name.lower() or tr.type_name.decode().upper() == name, tr.type_name
-        to_float = TO_FLOAT(tr.to_float)
+        assert tr.to_float, name
+        requires = bool(lib.ggml_quantize_requires_imatrix(tid))
         entry = {
             "ggml_type": tid,
             "ggml_type_name": tr.type_name.decode(),
             "block_elems": int(tr.blck_size),
             "block_bytes": int(tr.type_size),
-            "requires_imatrix": bool(lib.ggml_quantize_requires_imatrix(tid)),
+            "requires_imatrix": requires,
         }
-        for variant in ("plain", "imatrix"):
+        variants = [v for v in VARIANTS if not (v == "plain" and requires)]
+        probes = probe_type(args.lib, tid, variants, segs)
+        for variant in VARIANTS:
+            suffix = "" if variant == "plain" else ".imatrix"
+            if variant == "plain" and requires:
+                assert name in NEW_TYPES
+                entry[variant] = {
+                    "refused_by_ggml": True,
+                    "note": "ggml_quantize_requires_imatrix() is true: ggml_quantize_chunk(type, ..., imatrix=NULL) "
+                            "aborts with GGML_ASSERT(imatrix != NULL) (ggml/src/ggml.c:8078); not called, no file",
+                }
+                continue
+            probed = probes[variant]
+            if name in ORIGINAL_TYPES:
+                # the original files hold every row; a change here would change them
+                assert all(not bad for _inc, bad in probed), (name, variant, probed)
             qparts, dparts, seginfo = [], [], []
             off = 0
-            for (m, im, _d) in segs:
-                nrows, npr = m.shape
-                src = np.ascontiguousarray(m, dtype=np.float32)
-                rs = lib.ggml_row_size(tid, npr)
-                dst = np.zeros(rs * nrows, dtype=np.uint8)
-                imp = None
-                if variant == "imatrix":
-                    imarr = np.ascontiguousarray(im, dtype=np.float32)
-                    imp = ptr(imarr)
-                got = lib.ggml_quantize_chunk(tid, ptr(src), ptr(dst), 0, nrows, npr, imp)
-                assert got == rs * nrows, (name, got, rs * nrows)
-                y = np.zeros(nrows * npr, dtype=np.float32)
-                to_float(ptr(dst), ptr(y), nrows * npr)
-                qparts.append(dst.tobytes())
-                dparts.append(y.astype("<f4").tobytes())
-                seginfo.append({"offset_bytes": off, "row_bytes": int(rs), "rows": int(nrows)})
-                off += len(dst)
+            for (m, im, _d), (inc, bad) in zip(segs, probed):
+                if inc:
+                    qb, dq, rs = quantize_rows(lib, tid, m[inc], im, variant)
+                else:
+                    qb, dq, rs = b"", b"", int(lib.ggml_row_size(tid, m.shape[1]))
+                qparts.append(qb)
+                dparts.append(dq)
+                si = {"offset_bytes": off, "row_bytes": rs, "rows": len(inc)}
+                if name in NEW_TYPES:
+                    si["rows_included"] = inc
+                    si["rows_aborting"] = bad
+                seginfo.append(si)
+                off += len(qb)
             qb = b"".join(qparts)
             dq = b"".join(dparts)
-            suffix = "" if variant == "plain" else ".imatrix"
             open(os.path.join(out, f"{name}{suffix}.bin"), "wb").write(qb)
             open(os.path.join(out, f"{name}{suffix}.dequant.f32"), "wb").write(dq)
             entry[variant] = {
@@ -265,8 +377,19 @@ def main():
                 "dequant": f"{name}{suffix}.dequant.f32", "dequant_sha256": sha(dq),
                 "segments": seginfo,
             }
-        entry["imatrix_changes_bytes"] = entry["plain"]["bin_sha256"] != entry["imatrix"]["bin_sha256"]
-        manifest["types"][name] = entry
+        if "bin" in entry["plain"] and "bin" in entry["imatrix"]:
+            rows_same = all(p["rows_included"] == q["rows_included"]
+                            for p, q in zip(entry["plain"]["segments"], entry["imatrix"]["segments"])) \
+                if name in NEW_TYPES else True
+            entry["imatrix_changes_bytes"] = (entry["plain"]["bin_sha256"] != entry["imatrix"]["bin_sha256"]) \
+                if rows_same else None
+        else:
+            entry["imatrix_changes_bytes"] = None
+        quant_entries[name] = entry
+
+    # manifest order: the original 11 types, F16, BF16 (as before), then the new types
+    for name in ORIGINAL_TYPES:
+        manifest["types"][name] = quant_entries[name]
 
     # F16 / BF16 row conversion
     n = inputs.size
@@ -287,6 +410,16 @@ def main():
     manifest["types"]["BF16"] = {"ggml_type": BF16_ID,
                                  "function": "ggml_fp32_to_bf16_row(inputs, dst, n) (== ggml_fp32_to_bf16_row_ref, checked; ggml_quantize_chunk uses the _ref one)",
                                  "bin": "BF16.bin", "bin_sha256": sha(bf.astype("<u2").tobytes())}
+
+    for name in NEW_TYPES:
+        manifest["types"][name] = quant_entries[name]
+    manifest["row_selection"] = (
+        "Every (type, variant) was first run in a child process; a type whose child aborted would get its files "
+        "from the non-aborting rows only. The entries of the 11 original types (Q4_0 .. IQ3_S) hold every row "
+        "of both segments. The entries of the types added later (Q2_K .. Q2_0) list per segment "
+        "rows_included (the input rows, in order, that the file holds: row k of the file is input row "
+        "rows_included[k]) and rows_aborting (rows that made ggml abort, with the exit status and ggml's "
+        "message). A plain variant with refused_by_ggml has no file: ggml_quantize_requires_imatrix() is true.")
 
     lib.ggml_quantize_free()
 

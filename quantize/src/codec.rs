@@ -1,7 +1,7 @@
 //! One entry point per direction: quantize or dequantize whole rows of any supported type.
 
 use crate::types::GgmlType;
-use crate::{iq3, iq4nl, kquants, legacy, prim};
+use crate::{iq3, iq4nl, kquants, legacy, prim, q2k_q3k, ternary};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodecError(pub String);
@@ -21,6 +21,10 @@ fn iq4_nl_block(x: &[f32], out: &mut [u8]) {
     iq4nl::quantize_iq4_nl(x, out, None)
 }
 
+fn iq4_xs_block(x: &[f32], out: &mut [u8]) {
+    iq4nl::quantize_iq4_xs(x, out, None)
+}
+
 fn iq3_xxs_block(x: &[f32], out: &mut [u8]) {
     iq3::quantize_iq3_xxs(x, out, None)
 }
@@ -37,10 +41,15 @@ fn block_fns(ty: GgmlType) -> Option<(Quantizer, Dequantizer)> {
         GgmlType::Q4_1 => (legacy::quantize_q4_1, legacy::dequantize_q4_1),
         GgmlType::Q5_0 => (legacy::quantize_q5_0, legacy::dequantize_q5_0),
         GgmlType::Q5_1 => (legacy::quantize_q5_1, legacy::dequantize_q5_1),
+        GgmlType::Q2K => (q2k_q3k::quantize_q2_k, q2k_q3k::dequantize_q2_k),
+        GgmlType::Q3K => (q2k_q3k::quantize_q3_k, q2k_q3k::dequantize_q3_k),
         GgmlType::Q4K => (kquants::quantize_q4_k, kquants::dequantize_q4_k),
         GgmlType::Q5K => (kquants::quantize_q5_k, kquants::dequantize_q5_k),
         GgmlType::Q6K => (kquants::quantize_q6_k, kquants::dequantize_q6_k),
         GgmlType::IQ4NL => (iq4_nl_block, iq4nl::dequantize_iq4_nl),
+        GgmlType::IQ4XS => (iq4_xs_block, iq4nl::dequantize_iq4_xs),
+        GgmlType::TQ1_0 => (ternary::quantize_tq1_0, ternary::dequantize_tq1_0),
+        GgmlType::TQ2_0 => (ternary::quantize_tq2_0, ternary::dequantize_tq2_0),
         GgmlType::IQ3XXS => (iq3_xxs_block, iq3::dequantize_iq3_xxs),
         GgmlType::IQ3S => (iq3_s_block, iq3::dequantize_iq3_s),
         _ => return None,
@@ -102,9 +111,12 @@ pub fn quantize_row_weighted(ty: GgmlType, x: &[f32], qw: &[f32]) -> Result<Vec<
         GgmlType::Q5_0 => legacy::quantize_q4_0_q5_0_row_weighted(x, qw, true, &mut out),
         GgmlType::Q4_1 => legacy::quantize_q4_1_q5_1_row_weighted(x, qw, false, &mut out),
         GgmlType::Q5_1 => legacy::quantize_q4_1_q5_1_row_weighted(x, qw, true, &mut out),
+        GgmlType::Q2K => blocks(&|xb, wb, ob| q2k_q3k::quantize_q2_k_weighted(xb, ob, Some(wb)), &mut out),
+        GgmlType::Q3K => blocks(&|xb, wb, ob| q2k_q3k::quantize_q3_k_weighted(xb, ob, Some(wb)), &mut out),
         GgmlType::Q4K => blocks(&|xb, wb, ob| kquants::quantize_q4_k_weighted(xb, ob, Some(wb)), &mut out),
         GgmlType::Q5K => blocks(&|xb, wb, ob| kquants::quantize_q5_k_weighted(xb, ob, Some(wb)), &mut out),
         GgmlType::Q6K => blocks(&|xb, wb, ob| kquants::quantize_q6_k_weighted(xb, ob, Some(wb)), &mut out),
+        GgmlType::IQ4XS => blocks(&|xb, wb, ob| iq4nl::quantize_iq4_xs(xb, ob, Some(wb)), &mut out),
         GgmlType::IQ3XXS => blocks(&|xb, wb, ob| iq3::quantize_iq3_xxs(xb, ob, Some(wb)), &mut out),
         GgmlType::IQ3S => blocks(&|xb, wb, ob| iq3::quantize_iq3_s(xb, ob, Some(wb)), &mut out),
         GgmlType::IQ4NL => blocks(

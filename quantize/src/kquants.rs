@@ -55,7 +55,9 @@ pub(crate) fn make_qx_quants(nmax: i32, x: &[f32], l: &mut [i8], qw: Option<&[f3
 /// Affine (scale, min) search for one sub-block with weights `w`; returns (scale, −min) and
 /// writes `l`. This is ggml's `make_qkx2_quants` and `make_qkx3_quants` alike: given weights, the
 /// two differ only in `max == min` against `max <= min`, which cannot differ because min ≤ 0 ≤ max
-/// or min = x_min ≤ max.
+/// or min = x_min ≤ max. `abs_error` scores by weighted absolute error (`use_mad`, Q2_K), else
+/// squared.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn make_qkx3_quants(
     nmax: i32,
     x: &[f32],
@@ -64,6 +66,7 @@ pub(crate) fn make_qkx3_quants(
     rmin: f32,
     rdelta: f32,
     nstep: i32,
+    abs_error: bool,
 ) -> (f32, f32) {
     let n = x.len();
     let (mut min, mut max) = (x[0], x[0]);
@@ -92,7 +95,7 @@ pub(crate) fn make_qkx3_quants(
     for i in 0..n {
         l[i] = nearest_int(iscale * (x[i] - min)).clamp(0, nmax) as u8;
         let diff = scale * l[i] as f32 + min - x[i];
-        best += w[i] * (diff * diff);
+        best += w[i] * if abs_error { diff.abs() } else { diff * diff };
     }
     // ggml scores candidates in order, and an accepted one moves `min`, which every later
     // candidate's scale and codes depend on. So score the next four at once (one SIMD group),
@@ -107,7 +110,7 @@ pub(crate) fn make_qkx3_quants(
         for is in start..end {
             iscales[is] = (rmin + rdelta * is as f32 + nmax as f32) / (max - min);
         }
-        let block = crate::search::AffineBlock { x, w, min, sum_w, sum_x, nmax };
+        let block = crate::search::AffineBlock { x, w, min, sum_w, sum_x, nmax, abs_error };
         crate::search::qkx_fits(&block, &iscales[start..end], &mut fits[start..end]);
         let from = start;
         start = end;
@@ -135,7 +138,7 @@ pub(crate) fn make_qkx3_quants(
 
 /// `make_qp_quants`: 6-bit codes for the sub-block scales (or mins) of a K-quant super-block,
 /// weighted by each sub-block's total importance.
-fn make_qp_quants(nmax: i32, x: &[f32], l: &mut [u8], qw: &[f32]) -> f32 {
+pub(crate) fn make_qp_quants(nmax: i32, x: &[f32], l: &mut [u8], qw: &[f32]) -> f32 {
     let max = x.iter().fold(0f32, |m, &v| if m > v { m } else { v });
     if max < GROUP_MAX_EPS {
         l.fill(0);
@@ -254,7 +257,7 @@ fn quantize_affine_w(
         for i in 0..32 {
             w[i] = av_x + xs[i].abs();
         }
-        let (s, m) = make_qkx3_quants(nmax, xs, &w, &mut l[32 * j..32 * j + 32], rmin, 0.1, nstep);
+        let (s, m) = make_qkx3_quants(nmax, xs, &w, &mut l[32 * j..32 * j + 32], rmin, 0.1, nstep, false);
         scales[j] = s;
         mins[j] = m;
         if s > max_scale {
@@ -285,7 +288,8 @@ fn quantize_affine_imatrix(x: &[f32], nmax: i32, qw: &[f32]) -> ([u8; 2], [u8; 2
             w[i] = qw[32 * j + i] * (sigma2 + x[32 * j + i] * x[32 * j + i]).sqrt();
         }
         sw[j] = w.iter().fold(0f32, |a, &v| a + v);
-        let (s, m) = make_qkx3_quants(nmax, &x[32 * j..32 * j + 32], &w, &mut l[32 * j..32 * j + 32], -0.9, 0.05, 36);
+        let (s, m) =
+            make_qkx3_quants(nmax, &x[32 * j..32 * j + 32], &w, &mut l[32 * j..32 * j + 32], -0.9, 0.05, 36, false);
         scales[j] = s;
         mins[j] = m;
     }

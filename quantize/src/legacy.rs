@@ -218,7 +218,8 @@ pub fn quantize_q4_1_q5_1_row_weighted(x: &[f32], qw: &[f32], five: bool, out: &
     let mut l = [0u8; QK];
     for (b, ob) in out.chunks_exact_mut(ts).enumerate() {
         let xb = &x[QK * b..QK * (b + 1)];
-        let (d, the_min) = crate::kquants::make_qkx3_quants(nmax, xb, &w[QK * b..QK * (b + 1)], &mut l, -0.9, 0.05, 36);
+        let (d, the_min) =
+            crate::kquants::make_qkx3_quants(nmax, xb, &w[QK * b..QK * (b + 1)], &mut l, -0.9, 0.05, 36, false);
         ob[..2].copy_from_slice(&to_f16(d));
         ob[2..4].copy_from_slice(&to_f16(-the_min));
         if five {

@@ -11,6 +11,32 @@ pub fn nearest_int(f: f32) -> i32 {
     (v.to_bits() & 0x7f_ffff) as i32 - 0x40_0000
 }
 
+/// `nearest_int(f[i]).clamp(lo, hi)` for 16 values, in a form that vectorizes: in float (adding
+/// and removing 1.5·2²³ rounds exactly as `nearest_int` does) when every |f| is below 2²²,
+/// else value by value (beyond 2²² `nearest_int`'s result wraps, and the clamp must see that).
+#[inline]
+pub fn nearest_int_clamped16(f: &[f32; 16], lo: i32, hi: i32) -> [i32; 16] {
+    let mut out = [0i32; 16];
+    if f.iter().all(|v| v.abs() < 4194304.0) {
+        let (lo, hi) = (lo as f32, hi as f32);
+        for (o, &v) in out.iter_mut().zip(f) {
+            let r = (v + 12582912.0) - 12582912.0;
+            *o = (if r < lo {
+                lo
+            } else if r > hi {
+                hi
+            } else {
+                r
+            }) as i32;
+        }
+    } else {
+        for (o, &v) in out.iter_mut().zip(f) {
+            *o = nearest_int(v).clamp(lo, hi);
+        }
+    }
+    out
+}
+
 /// C's float-to-int conversion as x86-64 compiles it (`cvttss2si`): truncation toward zero, and
 /// the "integer indefinite" 0x80000000 for NaN and out-of-range values, where Rust's `as`
 /// saturates. Reached when a block's scale underflows and `1/d` is infinite.

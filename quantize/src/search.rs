@@ -39,7 +39,8 @@ pub struct AffineFit {
     pub mad: f32,
 }
 
-/// One block of `make_qkx3_quants`: values, weights, the current `min`, Σw and Σw·x, the top code.
+/// One block of `make_qkx3_quants`: values, weights, the current `min`, Σw and Σw·x, the top code,
+/// and whether errors are absolute (`make_qkx2_quants`' `use_mad`, Q2_K) or squared.
 #[derive(Clone, Copy)]
 pub struct AffineBlock<'a> {
     pub x: &'a [f32],
@@ -48,6 +49,7 @@ pub struct AffineBlock<'a> {
     pub sum_w: f32,
     pub sum_x: f32,
     pub nmax: i32,
+    pub abs_error: bool,
 }
 
 /// The fit of each candidate `iscales[k]` for codes q = clamp(nearest_int(iscale·(x − min)), 0, nmax).
@@ -76,7 +78,7 @@ fn solve(sum_w: f32, sum_x: f32, sum_l: f32, sum_l2: f32, sum_xl: f32) -> Option
 }
 
 pub fn qkx_fits_plain(b: &AffineBlock, iscales: &[f32], out: &mut [Option<AffineFit>]) {
-    let AffineBlock { x, w, min, sum_w, sum_x, nmax } = *b;
+    let AffineBlock { x, w, min, sum_w, sum_x, nmax, abs_error } = *b;
     let mut laux = [0f32; 32];
     for (o, &iscale) in out.iter_mut().zip(iscales) {
         let (mut sum_l, mut sum_l2, mut sum_xl) = (0f32, 0f32, 0f32);
@@ -91,7 +93,7 @@ pub fn qkx_fits_plain(b: &AffineBlock, iscales: &[f32], out: &mut [Option<Affine
             let mut mad = 0f32;
             for i in 0..x.len() {
                 let diff = scale * laux[i] + m - x[i];
-                mad += w[i] * (diff * diff);
+                mad += w[i] * if abs_error { diff.abs() } else { diff * diff };
             }
             AffineFit { scale, min: m, mad }
         });
@@ -144,7 +146,7 @@ mod sse2 {
     }
 
     pub fn qkx_fits(b: &AffineBlock, iscales: &[f32], out: &mut [Option<AffineFit>]) {
-        let AffineBlock { x, w, min, sum_w, sum_x, nmax } = *b;
+        let AffineBlock { x, w, min, sum_w, sum_x, nmax, abs_error } = *b;
         let n = iscales.len();
         assert!(n <= MAX_CANDIDATES && out.len() >= n && x.len() <= 32 && w.len() >= x.len());
         let mut sc = [0f32; MAX_CANDIDATES];
@@ -182,9 +184,11 @@ mod sse2 {
                 }
                 let (vs, vm) = (_mm_loadu_ps(fs.as_ptr()), _mm_loadu_ps(fm.as_ptr()));
                 let mut mad = _mm_setzero_ps();
+                let sign = _mm_set1_ps(-0.0);
                 for i in 0..x.len() {
                     let diff = _mm_sub_ps(_mm_add_ps(_mm_mul_ps(vs, code(i)), vm), _mm_set1_ps(x[i]));
-                    mad = _mm_add_ps(mad, _mm_mul_ps(_mm_set1_ps(w[i]), _mm_mul_ps(diff, diff)));
+                    let e = if abs_error { _mm_andnot_ps(sign, diff) } else { _mm_mul_ps(diff, diff) };
+                    mad = _mm_add_ps(mad, _mm_mul_ps(_mm_set1_ps(w[i]), e));
                 }
                 let mut md = [0f32; 4];
                 _mm_storeu_ps(md.as_mut_ptr(), mad);
@@ -230,7 +234,7 @@ mod tests {
             let (sum_w, sum_x) = (w.iter().sum::<f32>(), x.iter().zip(&w).map(|(a, b)| a * b).sum::<f32>());
             let iscales: Vec<f32> = (0..=36).map(|is| (-0.9 + 0.05 * is as f32 + 15.0) / (mx - min)).collect();
             let (mut a, mut b) = ([None; 37], [None; 37]);
-            let block = AffineBlock { x: &x, w: &w, min, sum_w, sum_x, nmax: 15 };
+            let block = AffineBlock { x: &x, w: &w, min, sum_w, sum_x, nmax: 15, abs_error: case % 5 == 0 };
             qkx_fits(&block, &iscales, &mut a);
             qkx_fits_plain(&block, &iscales, &mut b);
             assert_eq!(format!("{a:?}"), format!("{b:?}"), "qkx case {case}");

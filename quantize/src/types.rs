@@ -35,6 +35,8 @@ pub enum GgmlType {
     F64,
     IQ1M,
     BF16,
+    TQ1_0,
+    TQ2_0,
 }
 
 use GgmlType::*;
@@ -70,6 +72,8 @@ const TABLE: &[(GgmlType, u32, &str, usize, usize)] = &[
     (F64, 28, "f64", 1, 8),
     (IQ1M, 29, "iq1_m", 256, 56),
     (BF16, 30, "bf16", 1, 2),
+    (TQ1_0, 34, "tq1_0", 256, 54),
+    (TQ2_0, 35, "tq2_0", 256, 66),
 ];
 
 impl GgmlType {
