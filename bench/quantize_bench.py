@@ -20,7 +20,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIB = os.environ.get("LIBGGML", "/opt/llamaenv/lib/python3.11/site-packages/llama_cpp/lib/libggml-base.so")
 ROWS, COLS = 4096, 4096
-TYPES = {"q8_0": 8, "q4_0": 2, "q5_0": 6, "iq4_nl": 20, "q4_K": 12, "q6_K": 14, "iq3_xxs": 18, "iq3_s": 21}
+TYPES = {"q8_0": 8, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "iq4_nl": 20, "iq4_xs": 23, "q4_K": 12, "q5_K": 13,
+         "q6_K": 14, "q3_K": 11, "q2_K": 10, "iq3_xxs": 18, "iq3_s": 21, "tq1_0": 34, "tq2_0": 35}
 
 
 def ggml_rates(x):
@@ -61,7 +62,7 @@ def main():
     x = (np.random.default_rng(7).standard_normal((ROWS, COLS)) * 0.02).astype(np.float32)
     path = os.path.join("/tmp", "rwkv-convert-quant-bench.f32")
     x.tofile(path)
-    ours = subprocess.run(["cargo", "bench", "--quiet", "--bench", "quantize", "--", path, str(ROWS), str(COLS)],
+    ours = subprocess.run(["cargo", "bench", "--quiet", "--bench", "quantize", "--", path, str(ROWS), str(COLS), *TYPES],
                           cwd=ROOT, check=True, capture_output=True, text=True).stdout
     ours = json.loads(ours[ours.index("{"):])
     theirs = ggml_rates(x)

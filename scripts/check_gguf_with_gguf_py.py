@@ -25,10 +25,10 @@ def main():
             for outtype in ["f32", "f16", "bf16"]:
                 out = os.path.join(tmp, f"{m}.{outtype}.gguf")
                 subprocess.run([BIN, "convert", os.path.join(ROOT, "golden", f"{m}.pth"), "--to", "gguf", out,
-                                "--outtype", outtype], check=True, capture_output=True)
+                                "--outtype", outtype, "--tokenizer", "world"], check=True, capture_output=True)
                 files = [out]
                 if outtype == "bf16":
-                    for q in ["Q8_0", "Q4_K_M", "IQ3_M"]:
+                    for q in ["Q8_0", "Q4_K_M", "IQ3_M", "Q2_K", "Q3_K_M", "IQ4_XS", "TQ1_0", "TQ2_0"]:
                         qo = out.replace(".gguf", f".{q}.gguf")
                         subprocess.run([BIN, "quantize", out, qo, q], check=True, capture_output=True)
                         files.append(qo)

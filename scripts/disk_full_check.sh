@@ -58,9 +58,9 @@ for filler_kb in 3000 3900; do
     rm -f "$MNT/filler"
     head -c $((filler_kb * 1024)) /dev/zero >"$MNT/filler"
     echo "== tmpfs 4 MB, ${filler_kb} KB already used ($(df -k --output=avail "$MNT" | tail -1 | tr -d ' ') KB free)"
-    check "gguf f32" "x.gguf" "$BIN" convert "$GOLDEN" --to gguf "$MNT/x.gguf" --outtype f32
-    check "gguf bf16" "x.gguf" "$BIN" convert "$GOLDEN" --to gguf "$MNT/x.gguf" --outtype bf16
-    check "gguf Q8_0 (float file first)" "$MNT/" "$BIN" convert "$GOLDEN" --to gguf "$MNT/x.gguf" --outtype Q8_0
+    check "gguf f32" "x.gguf" "$BIN" convert "$GOLDEN" --to gguf "$MNT/x.gguf" --outtype f32 --tokenizer world
+    check "gguf bf16" "x.gguf" "$BIN" convert "$GOLDEN" --to gguf "$MNT/x.gguf" --outtype bf16 --tokenizer world
+    check "gguf Q8_0 (float file first)" "$MNT/" "$BIN" convert "$GOLDEN" --to gguf "$MNT/x.gguf" --outtype Q8_0 --tokenizer world
     check "hf f32" "hf/" "$BIN" convert "$GOLDEN" --to hf "$MNT/hf" --dtype f32
 done
 if ((fail)); then

@@ -139,8 +139,8 @@ fn an_importance_matrix_drives_the_weighted_quantizers() {
     let err = requantize::write(&f, &dir.path().join("x.gguf"), FileType::IQ3XXS, &o, true, |_| {}).err().unwrap();
     assert!(err.to_string().contains("importance matrix"), "{err}");
     // A type the quantizer does not have is refused before anything is written, naming the tensor.
-    let q2k = Overrides { output: Some(GgmlType::Q2K), ..Overrides::default() };
-    let err = requantize::write(&f, &dir.path().join("x.gguf"), FileType::Q8_0, &q2k, true, |_| {}).err().unwrap();
+    let iq2 = Overrides { output: Some(GgmlType::IQ2XXS), ..Overrides::default() };
+    let err = requantize::write(&f, &dir.path().join("x.gguf"), FileType::Q8_0, &iq2, true, |_| {}).err().unwrap();
     assert!(err.to_string().contains("not implemented") && err.to_string().contains("output.weight"), "{err}");
     assert!(!dir.path().join("x.gguf").exists());
 

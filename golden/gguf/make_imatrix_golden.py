@@ -59,7 +59,7 @@ def main():
     for m in MODELS:
         src = work / f"{m}.bf16.gguf"
         rc, log = run([ours, "convert", ROOT / "golden" / f"{m}.pth", "--to", "gguf", src, "--outtype", "bf16",
-                        "--name", f"{m.split('-')[0]} Bf16"])  # the name llama.cpp derives from its HF folder
+                        "--name", f"{m.split('-')[0]} Bf16", "--tokenizer", "world"])  # the name llama.cpp derives from its HF folder
         assert rc == 0, log
         want = json.loads((HERE / f"{m}.bf16.json").read_text())["sha256"]
         assert sha(src) == want, f"{m}: not llama.cpp's converter bytes"

@@ -13,14 +13,25 @@ pub enum FileType {
     Q6K,
     Q5KM,
     Q5KS,
+    Q5_0,
+    Q5_1,
     Q4KM,
     Q4KS,
     Q4_0,
+    Q4_1,
     IQ4NL,
+    IQ4XS,
+    Q3KL,
+    Q3KM,
+    Q3KS,
     IQ3M,
     IQ3S,
     IQ3XS,
     IQ3XXS,
+    Q2K,
+    Q2KS,
+    TQ2_0,
+    TQ1_0,
 }
 
 /// (file type, llama-quantize name, `general.file_type`, default tensor type)
@@ -32,14 +43,25 @@ const TABLE: &[(FileType, &str, u32, GgmlType)] = &[
     (FileType::Q6K, "Q6_K", 18, GgmlType::Q6K),
     (FileType::Q5KM, "Q5_K_M", 17, GgmlType::Q5K),
     (FileType::Q5KS, "Q5_K_S", 16, GgmlType::Q5K),
+    (FileType::Q5_0, "Q5_0", 8, GgmlType::Q5_0),
+    (FileType::Q5_1, "Q5_1", 9, GgmlType::Q5_1),
     (FileType::Q4KM, "Q4_K_M", 15, GgmlType::Q4K),
     (FileType::Q4KS, "Q4_K_S", 14, GgmlType::Q4K),
     (FileType::Q4_0, "Q4_0", 2, GgmlType::Q4_0),
+    (FileType::Q4_1, "Q4_1", 3, GgmlType::Q4_1),
     (FileType::IQ4NL, "IQ4_NL", 25, GgmlType::IQ4NL),
+    (FileType::IQ4XS, "IQ4_XS", 30, GgmlType::IQ4XS),
+    (FileType::Q3KL, "Q3_K_L", 13, GgmlType::Q3K),
+    (FileType::Q3KM, "Q3_K_M", 12, GgmlType::Q3K),
+    (FileType::Q3KS, "Q3_K_S", 11, GgmlType::Q3K),
     (FileType::IQ3M, "IQ3_M", 27, GgmlType::IQ3S),
     (FileType::IQ3S, "IQ3_S", 26, GgmlType::IQ3S),
     (FileType::IQ3XS, "IQ3_XS", 22, GgmlType::IQ3S),
     (FileType::IQ3XXS, "IQ3_XXS", 23, GgmlType::IQ3XXS),
+    (FileType::Q2K, "Q2_K", 10, GgmlType::Q2K),
+    (FileType::Q2KS, "Q2_K_S", 21, GgmlType::Q2K),
+    (FileType::TQ2_0, "TQ2_0", 37, GgmlType::TQ2_0),
+    (FileType::TQ1_0, "TQ1_0", 36, GgmlType::TQ1_0),
 ];
 
 impl FileType {
@@ -58,12 +80,11 @@ impl FileType {
     /// llama-quantize's names, case-insensitive; "Q4_K" means Q4_K_M as there.
     pub fn parse(s: &str) -> Option<FileType> {
         let s = s.to_ascii_uppercase();
-        let s = if s == "Q4_K" {
-            "Q4_K_M".to_string()
-        } else if s == "Q5_K" {
-            "Q5_K_M".to_string()
-        } else {
-            s
+        let s = match s.as_str() {
+            "Q4_K" => "Q4_K_M".to_string(),
+            "Q5_K" => "Q5_K_M".to_string(),
+            "Q3_K" => "Q3_K_M".to_string(),
+            _ => s,
         };
         TABLE.iter().find(|r| r.1 == s).map(|r| r.0)
     }
@@ -134,8 +155,14 @@ pub fn tensor_type(name: &str, ne: &[u64], ftype: FileType, o: &Overrides) -> Op
         return Some(default);
     }
     let mut t = default;
-    if !o.pure && name == "token_embd.weight" && ftype == FileType::IQ3XXS {
-        t = GgmlType::IQ3S;
+    // RWKV's names fall in none of llama.cpp's attention or FFN categories: only the token
+    // embedding and the output matrix get rules of their own.
+    if !o.pure && name == "token_embd.weight" {
+        t = match ftype {
+            FileType::IQ3XXS => GgmlType::IQ3S,
+            FileType::TQ1_0 | FileType::TQ2_0 => GgmlType::Q4K,
+            _ => t,
+        };
     }
     if !o.pure && name == "output.weight" {
         t = if ne[0] as usize % default.block_size() != 0 {
@@ -151,10 +178,10 @@ pub fn tensor_type(name: &str, ne: &[u64], ftype: FileType, o: &Overrides) -> Op
     Some(fallback(t, ne[0] as usize))
 }
 
-/// llama.cpp's `tensor_requires_imatrix`: whether quantizing `name` to `ty` needs importance
-/// data. The token embedding and the output matrix never do (the embedding is a
-/// lookup: no activations reach it, so no importance matrix has an entry for it).
-pub fn requires_imatrix(name: &str, ty: GgmlType) -> bool {
+/// llama.cpp's `tensor_requires_imatrix`: whether quantizing `name` to `ty` in a `ftype` file
+/// needs importance data. The token embedding and the output matrix never do (the embedding is
+/// a lookup: no activations reach it, so no importance matrix has an entry for it).
+pub fn requires_imatrix(name: &str, ty: GgmlType, ftype: FileType) -> bool {
     if name == "token_embd.weight" || name == "per_layer_token_embd.weight" || name == "output.weight" {
         return false;
     }
@@ -162,8 +189,8 @@ pub fn requires_imatrix(name: &str, ty: GgmlType) -> bool {
         GgmlType::IQ3XXS | GgmlType::IQ2XXS | GgmlType::IQ2XS | GgmlType::IQ2S | GgmlType::IQ1M | GgmlType::IQ1S => {
             true
         }
-        // llama.cpp also has Q2_K in a Q2_K_S file, a file type not written here yet (it will
-        // need the file type as a parameter).
+        // The one K-quant exception: Q2_K tensors of a Q2_K_S file.
+        GgmlType::Q2K => ftype == FileType::Q2KS,
         _ => false,
     }
 }
@@ -184,7 +211,7 @@ pub fn fallback(t: GgmlType, ne0: usize) -> GgmlType {
         | GgmlType::IQ4XS => GgmlType::IQ4NL,
         GgmlType::Q4K => GgmlType::Q5_0,
         GgmlType::Q6K => GgmlType::Q8_0,
-        GgmlType::Q2K | GgmlType::Q3K => GgmlType::Q4_0,
+        GgmlType::Q2K | GgmlType::Q3K | GgmlType::TQ1_0 | GgmlType::TQ2_0 => GgmlType::Q4_0,
         GgmlType::Q5K => GgmlType::Q5_1,
         other => other,
     };
@@ -228,10 +255,21 @@ mod tests {
         assert_eq!(t("blk.0.time_mix_key.weight", &big, FileType::IQ3XXS), Some(GgmlType::IQ3XXS));
         let pure = Overrides { pure: true, ..Overrides::default() };
         assert_eq!(tensor_type("token_embd.weight", &out, FileType::IQ3XXS, &pure), Some(GgmlType::IQ3XXS));
-        assert!(!requires_imatrix("token_embd.weight", GgmlType::IQ3XXS));
-        assert!(!requires_imatrix("output.weight", GgmlType::IQ3XXS));
-        assert!(requires_imatrix("blk.0.time_mix_key.weight", GgmlType::IQ3XXS));
-        assert!(!requires_imatrix("blk.0.time_mix_key.weight", GgmlType::IQ3S));
+        let key = "blk.0.time_mix_key.weight";
+        assert!(!requires_imatrix("token_embd.weight", GgmlType::IQ3XXS, FileType::IQ3XXS));
+        assert!(!requires_imatrix("output.weight", GgmlType::IQ3XXS, FileType::IQ3XXS));
+        assert!(requires_imatrix(key, GgmlType::IQ3XXS, FileType::IQ3XXS));
+        assert!(!requires_imatrix(key, GgmlType::IQ3S, FileType::IQ3XS));
+        assert!(requires_imatrix(key, GgmlType::Q2K, FileType::Q2KS));
+        assert!(!requires_imatrix(key, GgmlType::Q2K, FileType::Q2K));
+        // Ternary files keep a Q4_K embedding and a Q6_K output; Q2_K's output is Q6_K.
+        assert_eq!(t("token_embd.weight", &out, FileType::TQ1_0), Some(GgmlType::Q4K));
+        assert_eq!(t("output.weight", &out, FileType::TQ2_0), Some(GgmlType::Q6K));
+        assert_eq!(t(key, &big, FileType::TQ2_0), Some(GgmlType::TQ2_0));
+        assert_eq!(t(key, &[160, 160], FileType::TQ1_0), Some(GgmlType::Q4_0));
+        assert_eq!(t("output.weight", &out, FileType::Q2KS), Some(GgmlType::Q6K));
+        assert_eq!(t(key, &big, FileType::Q3KL), Some(GgmlType::Q3K));
+        assert_eq!(FileType::parse("q3_k"), Some(FileType::Q3KM));
         assert_eq!(n_dims(&[256, 1, 1, 6]), 4);
         assert_eq!(n_dims(&[256, 1, 1]), 1);
         assert_eq!(FileType::parse("q4_k"), Some(FileType::Q4KM));

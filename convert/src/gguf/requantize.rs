@@ -96,8 +96,8 @@ fn check_imatrix<'a>(f: &GgufFile, r: &Recipe<'a>, plan: &[(usize, GgmlType)]) -
                (or let `release --calibrate TEXT` make it) and pass --imatrix";
     for &(i, ty) in plan {
         let t = &f.tensors[i];
-        let requires =
-            quantize::ftype::allows_quantization(&t.name, &t.ne) && quantize::ftype::requires_imatrix(&t.name, ty);
+        let requires = quantize::ftype::allows_quantization(&t.name, &t.ne)
+            && quantize::ftype::requires_imatrix(&t.name, ty, r.ftype);
         let Some(im) = r.imatrix else {
             if requires {
                 return Err(Error::unsupported(format!(

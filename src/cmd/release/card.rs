@@ -54,9 +54,14 @@ fn advice(suffix: &str) -> &'static str {
         "q5_k" | "q5_k_s" => "small loss, smaller than Q6_K",
         "q4_k" | "q4_k-rwkv" => "the usual choice for CPUs and small GPUs",
         "q4_k_s" => "as Q4_K (llama.cpp's S/M rules do not touch RWKV tensors)",
+        "q5_0" | "q5_1" | "q4_1" => "legacy 32-value blocks; prefer the K types of the same size",
         "q4_0" => "fastest 4-bit on old CPUs; lower quality than Q4_K",
         "iq4_nl" => "4-bit non-linear; for backends that prefer it",
-        _ if suffix.starts_with("iq3") => "smallest; for tight memory, with a visible quality loss",
+        "iq4_xs" => "IQ4_NL's quality in slightly fewer bits",
+        "q3_k_l" | "q3_k" | "q3_k_s" => "3-bit K-quant; llama.cpp's L/M/S rules do not touch RWKV tensors",
+        _ if suffix.starts_with("iq3") => "for tight memory, with a visible quality loss",
+        "q2_k" | "q2_k_s" => "2-bit; a large quality loss, for the tightest memory (Q2_K_S needs an importance matrix)",
+        "tq2_0" | "tq1_0" => "ternary; only for models trained ternary, ruinous for others",
         _ => "",
     }
 }
