@@ -86,7 +86,8 @@ fn min_max(x: &[f32]) -> (f32, f32) {
     (min, max)
 }
 
-pub fn quantize_q4_1(x: &[f32], out: &mut [u8]) {
+/// Q4_1 of one block, the plain loop of `quantize_row_q4_1_ref`; [`quantize_q4_1`] is the fast form.
+pub fn quantize_q4_1_ref(x: &[f32], out: &mut [u8]) {
     let (min, max) = min_max(x);
     let d = (max - min) / 15.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
@@ -98,6 +99,30 @@ pub fn quantize_q4_1(x: &[f32], out: &mut [u8]) {
         out[4 + j] = q0 | (q1 << 4);
     }
 }
+
+/// The values less the block's min: the first operation of Q4_1's and Q5_1's codes.
+fn less_min(x: &[f32], min: f32) -> [f32; QK] {
+    let mut v = [0f32; QK];
+    for (vi, &xi) in v.iter_mut().zip(x) {
+        *vi = xi - min;
+    }
+    v
+}
+
+/// Q4_1 of one block: the same operations as [`quantize_q4_1_ref`], four values at a time.
+#[cfg(target_arch = "x86_64")]
+pub fn quantize_q4_1(x: &[f32], out: &mut [u8]) {
+    let (min, max) = min_max(x);
+    let d = (max - min) / 15.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    out[..2].copy_from_slice(&to_f16(d));
+    out[2..4].copy_from_slice(&to_f16(min));
+    let q = crate::sse2::offset_codes32(&less_min(x, min), id, 0.5, 15);
+    out[4..20].copy_from_slice(&crate::sse2::pack_nibbles32(&q));
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub use quantize_q4_1_ref as quantize_q4_1;
 
 pub fn dequantize_q4_1(b: &[u8], y: &mut [f32]) {
     let (d, m) = (from_f16(&b[..2]), from_f16(&b[2..4]));
@@ -150,7 +175,25 @@ pub fn dequantize_q5_0(b: &[u8], y: &mut [f32]) {
     }
 }
 
+/// Q5_1 of one block: the same operations as [`quantize_q5_1_ref`], four values at a time (ggml
+/// keeps the code's low byte without a min: 127 is no bound on a sign-extended byte).
+#[cfg(target_arch = "x86_64")]
 pub fn quantize_q5_1(x: &[f32], out: &mut [u8]) {
+    let (min, max) = min_max(x);
+    let d = (max - min) / 31.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    out[..2].copy_from_slice(&to_f16(d));
+    out[2..4].copy_from_slice(&to_f16(min));
+    let q = crate::sse2::offset_codes32(&less_min(x, min), id, 0.5, 127);
+    out[8..24].copy_from_slice(&crate::sse2::pack_low_nibbles32(&q));
+    out[4..8].copy_from_slice(&crate::sse2::bit4_mask32(&q).to_le_bytes());
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub use quantize_q5_1_ref as quantize_q5_1;
+
+/// Q5_1 of one block, the plain loop of `quantize_row_q5_1_ref`; [`quantize_q5_1`] is the fast form.
+pub fn quantize_q5_1_ref(x: &[f32], out: &mut [u8]) {
     let (min, max) = min_max(x);
     let d = (max - min) / 31.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
@@ -279,10 +322,12 @@ mod tests {
     #[test]
     fn fast_block_quantizers_equal_the_plain_ones() {
         type Block = fn(&[f32], &mut [u8]);
-        let pairs: [(&str, Block, Block, usize); 3] = [
+        let pairs: [(&str, Block, Block, usize); 5] = [
             ("q8_0", quantize_q8_0, quantize_q8_0_ref, 34),
             ("q4_0", quantize_q4_0, quantize_q4_0_ref, 18),
             ("q5_0", quantize_q5_0, quantize_q5_0_ref, 22),
+            ("q4_1", quantize_q4_1, quantize_q4_1_ref, 20),
+            ("q5_1", quantize_q5_1, quantize_q5_1_ref, 24),
         ];
         for (name, fast, plain, ts) in pairs {
             for (i, b) in blocks().iter().enumerate() {

@@ -129,54 +129,63 @@ pub fn dequantize_q2_k(b: &[u8], y: &mut [f32]) {
     }
 }
 
+/// `clamp(nearest_int(iscale·x), −nmax, nmax − 1)` of 16 values, as floats.
+fn codes16(x: &[f32], iscale: f32, nmax: i32) -> [f32; 16] {
+    // With |iscale·x| ≤ nmax, rounding in float (adding and removing 1.5·2²³) is `nearest_int`
+    // exactly, so finite values go four at a time.
+    #[cfg(target_arch = "x86_64")]
+    if x.iter().all(|v| v.is_finite()) {
+        return crate::sse2::round_clamp16(x, iscale, -nmax as f32, (nmax - 1) as f32);
+    }
+    codes16_plain(x, iscale, nmax)
+}
+
+fn codes16_plain(x: &[f32], iscale: f32, nmax: i32) -> [f32; 16] {
+    let mut q = [0f32; 16];
+    for (q, &v) in q.iter_mut().zip(x) {
+        *q = nearest_int(iscale * v).clamp(-nmax, nmax - 1) as f32;
+    }
+    q
+}
+
 /// ggml's `make_q3_quants` with `do_rmse`: the symmetric scale, then up to five rounds of moving
 /// single codes while the x²-weighted fit improves. `l` gets codes + nmax.
 fn make_q3_quants(nmax: i32, x: &[f32], l: &mut [i8]) -> f32 {
-    let (mut amax, mut max) = (0f32, 0f32);
-    for &v in x {
-        if v.abs() > amax {
-            amax = v.abs();
-            max = v;
-        }
-    }
+    let (x, l) = (&x[..16], &mut l[..16]);
+    #[cfg(target_arch = "x86_64")]
+    let (amax, max) = crate::sse2::signed_max16(x);
+    #[cfg(not(target_arch = "x86_64"))]
+    let (amax, max) = crate::prim::signed_max(x);
     if amax < GROUP_MAX_EPS {
         l.fill(0);
         return 0.0;
     }
     let iscale = -(nmax as f32) / max;
-    // |iscale·x| ≤ nmax, where rounding in float (adding and removing 1.5·2²³) is `nearest_int`
-    // exactly; in float the 16 codes vectorize. The sums stay in element order.
-    let (lo, hi) = (-nmax as f32, (nmax - 1) as f32);
-    let mut qf = [0f32; 16];
-    for (q, &v) in qf.iter_mut().zip(x) {
-        let r = (iscale * v + 12582912.0) - 12582912.0;
-        *q = if r < lo {
-            lo
-        } else if r > hi {
-            hi
-        } else {
-            r
-        };
+    let qf = codes16(x, iscale, nmax);
+    // The weights x² and the products w·x, once (ggml evaluates `w*x[i]*l` as (w·x)·l).
+    let (mut w, mut wx) = ([0f32; 16], [0f32; 16]);
+    for i in 0..16 {
+        w[i] = x[i] * x[i];
+        wx[i] = w[i] * x[i];
     }
     let (mut sumlx, mut suml2) = (0f32, 0f32);
-    for (i, &v) in x.iter().enumerate() {
+    for i in 0..16 {
         let q = qf[i];
         l[i] = q as i8;
-        let w = v * v;
-        sumlx += w * v * q;
-        suml2 += w * q * q;
+        sumlx += wx[i] * q;
+        suml2 += w[i] * q * q;
     }
     for _ in 0..5 {
         let mut changed = 0;
         for (i, &v) in x.iter().enumerate() {
-            let w = v * v;
+            let (w, wx) = (w[i], wx[i]);
             let li = l[i] as f32;
-            let mut slx = sumlx - w * v * li;
+            let mut slx = sumlx - wx * li;
             if slx > 0.0 {
                 let mut sl2 = suml2 - w * li * li;
                 let new_l = nearest_int(v * sl2 / slx).clamp(-nmax, nmax - 1);
                 if new_l != l[i] as i32 {
-                    slx += w * v * new_l as f32;
+                    slx += wx * new_l as f32;
                     sl2 += w * new_l as f32 * new_l as f32;
                     if sl2 > 0.0 && slx * slx * suml2 > sumlx * sumlx * sl2 {
                         l[i] = new_l as i8;
@@ -283,11 +292,12 @@ pub fn quantize_q3_k_weighted(x: &[f32], out: &mut [u8], qw: Option<&[f32]>) {
     // The third bit: values 0..31 in bit 0 of hmask[0..32], 32..63 in bit 1, and so on.
     hmask.fill(0);
     let mut low = [0u8; QK_K];
-    // Codes are 0..7, so "above 3" is bit 2 (branch-free: the bit is noise to a predictor).
-    for (j, &v) in l.iter().enumerate() {
-        let v = v as u8;
-        hmask[j % 32] |= ((v >> 2) & 1) << (j / 32);
-        low[j] = v & 3;
+    // Codes are 0..7, so "above 3" is bit 2: value 32k + i sets bit k of hmask[i].
+    for (i, h) in hmask.iter_mut().enumerate() {
+        *h = (0..8).fold(0u8, |m, k| m | (((l[32 * k + i] as u8) >> 2) & 1) << k);
+    }
+    for (lo, &v) in low.iter_mut().zip(&l) {
+        *lo = v as u8 & 3;
     }
     pack_2bit(&low, qs);
 }
@@ -306,6 +316,34 @@ pub fn dequantize_q3_k(b: &[u8], y: &mut [f32]) {
                     let code = ((q[k] >> shift) & 3) as i32 - if hmask[k] & bit != 0 { 0 } else { 4 };
                     y[128 * h + 32 * j + 16 * half + i] = dl * code as f32;
                 }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The four-at-a-time codes equal the plain ones wherever they are used (|iscale·x| ≤ nmax).
+    #[test]
+    fn fast_codes_equal_the_plain_ones() {
+        let mut s = 0x2545_f491u32;
+        for case in 0..20_000 {
+            let mut x = [0f32; 16];
+            for v in x.iter_mut() {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                *v = (s as f32 / u32::MAX as f32 - 0.5) * [1e-30f32, 1e-3, 1.0, 3e30][case % 4];
+            }
+            if case % 5 == 0 {
+                x[case % 16] = (x[(case + 1) % 16] * 8.0).round() / 8.0; // ties after scaling
+            }
+            let max = x.iter().fold(0f32, |m, &v| if v.abs() > m.abs() { v } else { m });
+            for nmax in [4, 32] {
+                let iscale = -(nmax as f32) / max;
+                assert_eq!(codes16(&x, iscale, nmax), codes16_plain(&x, iscale, nmax), "case {case}");
             }
         }
     }

@@ -1,4 +1,4 @@
-//! SSE2 forms of the hot loops of the 32-value types. SSE2 is part of baseline x86-64, so no
+//! SSE2 forms of the hot loops of the 32-value types (and the 16-value sub-blocks of Q3_K). SSE2 is part of baseline x86-64, so no
 //! run-time detection is needed. Each function computes exactly what its plain counterpart in
 //! `legacy`/`prim` computes, in the same float operations and order (a multiply, then a separate
 //! add, then truncation), which the tests in `legacy` hold them to.
@@ -8,13 +8,25 @@ use std::arch::x86_64::*;
 /// `signed_max` of one 32-value block: the largest |x| and the first value that has it.
 #[inline]
 pub fn signed_max32(x: &[f32]) -> (f32, f32) {
-    assert!(x.len() >= 32);
-    // SAFETY: SSE2 is always present on x86-64; the loads stay within the 32 values checked above.
+    signed_max_vectors::<8>(x)
+}
+
+/// `signed_max` of 16 values (the sub-blocks of Q3_K and Q6_K).
+#[inline]
+pub fn signed_max16(x: &[f32]) -> (f32, f32) {
+    signed_max_vectors::<4>(x)
+}
+
+/// `signed_max` of the first 4·V values.
+#[inline]
+fn signed_max_vectors<const V: usize>(x: &[f32]) -> (f32, f32) {
+    assert!(x.len() >= 4 * V);
+    // SAFETY: SSE2 is always present on x86-64; the loads stay within the 4·V values checked above.
     unsafe {
         let sign = _mm_set1_ps(-0.0);
         let mut acc = _mm_setzero_ps();
         let p = x.as_ptr();
-        let mut v = [_mm_setzero_ps(); 8];
+        let mut v = [_mm_setzero_ps(); V];
         for (k, vk) in v.iter_mut().enumerate() {
             *vk = _mm_andnot_ps(sign, _mm_loadu_ps(p.add(4 * k)));
             // maxps returns its second operand when either is NaN: a NaN |x| never wins, as in
@@ -163,4 +175,24 @@ pub fn pack_low_nibbles32(q: &[u8; 32]) -> [u8; 16] {
         _mm_storeu_si128(out.as_mut_ptr() as *mut __m128i, _mm_or_si128(lo, _mm_slli_epi16(hi, 4)));
         out
     }
+}
+
+/// `clamp(round_even(s·x), lo, hi)` for 16 values, in float: the rounding adds and removes
+/// 1.5·2²³ (`nearest_int` exactly, for |s·x| < 2²²). For finite products only: maxps/minps
+/// would turn a NaN into a bound, where `nearest_int` gives 0.
+#[inline]
+pub fn round_clamp16(x: &[f32], s: f32, lo: f32, hi: f32) -> [f32; 16] {
+    assert!(x.len() >= 16);
+    let mut out = [0f32; 16];
+    // SAFETY: SSE2 is always present on x86-64; loads within the 16 values checked above,
+    // stores within `out`.
+    unsafe {
+        let (vs, magic, vlo, vhi) = (_mm_set1_ps(s), _mm_set1_ps(12582912.0), _mm_set1_ps(lo), _mm_set1_ps(hi));
+        for k in 0..4 {
+            let p = _mm_mul_ps(vs, _mm_loadu_ps(x.as_ptr().add(4 * k)));
+            let r = _mm_sub_ps(_mm_add_ps(p, magic), magic);
+            _mm_storeu_ps(out.as_mut_ptr().add(4 * k), _mm_min_ps(_mm_max_ps(r, vlo), vhi));
+        }
+    }
+    out
 }

@@ -19,18 +19,29 @@ fn lround(v: f32) -> i32 {
     }
 }
 
+/// `lround(v) + 1` for every value: 0, 1 or 2 wherever |v| < 1.5 (which covers every finite
+/// x·(1/amax)), computed branch-free so that it vectorizes; anything else the general way.
+fn trits(x: &[f32], id: f32) -> [u8; 256] {
+    let mut t = [0u8; 256];
+    for (ti, &v) in t.iter_mut().zip(x) {
+        let v = v * id;
+        *ti = if v.abs() < 1.5 { 1 + (v >= 0.5) as u8 - (v <= -0.5) as u8 } else { (lround(v) + 1) as u8 };
+    }
+    t
+}
+
 /// Absolute max as the scale, and its inverse (0 for a zero block).
 fn scale(x: &[f32]) -> (f32, f32) {
     let d = x.iter().fold(0f32, |m, &v| if m > v.abs() { m } else { v.abs() });
     (d, if d != 0.0 { 1.0 / d } else { 0.0 })
 }
 
-/// Pack `n` trits (values `x[k·stride]` for k < n) into one byte: base 3, most significant first,
-/// then scaled by 256/243 rounding up (`pad` more trits of 0 shift short groups to the top).
-fn pack_trits(x: &[f32], id: f32, stride: usize, n: usize, pad: usize) -> u8 {
+/// Pack `n` trits (`t[k·stride]` for k < n) into one byte: base 3, most significant first, then
+/// scaled by 256/243 rounding up (`pad` more trits of 0 shift short groups to the top).
+fn pack_trits(t: &[u8], stride: usize, n: usize, pad: usize) -> u8 {
     let mut q = 0u8;
     for k in 0..n {
-        q = q.wrapping_mul(3).wrapping_add((lround(x[k * stride] * id) + 1) as u8);
+        q = q.wrapping_mul(3).wrapping_add(t[k * stride]);
     }
     for _ in 0..pad {
         q = q.wrapping_mul(3);
@@ -41,14 +52,15 @@ fn pack_trits(x: &[f32], id: f32, stride: usize, n: usize, pad: usize) -> u8 {
 pub fn quantize_tq1_0(x: &[f32], out: &mut [u8]) {
     let (d, id) = scale(x);
     out[52..54].copy_from_slice(&to_f16(d));
+    let t = trits(x, id);
     for m in 0..32 {
-        out[m] = pack_trits(&x[m..], id, 32, 5, 0);
+        out[m] = pack_trits(&t[m..], 32, 5, 0);
     }
     for m in 0..16 {
-        out[32 + m] = pack_trits(&x[160 + m..], id, 16, 5, 0);
+        out[32 + m] = pack_trits(&t[160 + m..], 16, 5, 0);
     }
     for j in 0..4 {
-        out[48 + j] = pack_trits(&x[240 + j..], id, 4, 4, 1);
+        out[48 + j] = pack_trits(&t[240 + j..], 4, 4, 1);
     }
 }
 
@@ -81,11 +93,12 @@ pub fn dequantize_tq1_0(b: &[u8], y: &mut [f32]) {
 pub fn quantize_tq2_0(x: &[f32], out: &mut [u8]) {
     let (d, id) = scale(x);
     out[64..66].copy_from_slice(&to_f16(d));
+    let t = trits(x, id);
     for h in 0..2 {
         for m in 0..32 {
             let mut q = 0u8;
             for n in 0..4 {
-                q = q.wrapping_add((((lround(x[128 * h + m + 32 * n] * id) + 1) & 3) << (2 * n)) as u8);
+                q = q.wrapping_add((t[128 * h + m + 32 * n] & 3) << (2 * n));
             }
             out[32 * h + m] = q;
         }
