@@ -1,7 +1,7 @@
 //! One entry point per direction: quantize or dequantize whole rows of any supported type.
 
 use crate::types::GgmlType;
-use crate::{iq3, iq4nl, kquants, legacy, prim, q2k_q3k, ternary};
+use crate::{iq3, iq4nl, kquants, legacy, lowbit, mxfp4, prim, q2k_q3k};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodecError(pub String);
@@ -48,8 +48,11 @@ fn block_fns(ty: GgmlType) -> Option<(Quantizer, Dequantizer)> {
         GgmlType::Q6K => (kquants::quantize_q6_k, kquants::dequantize_q6_k),
         GgmlType::IQ4NL => (iq4_nl_block, iq4nl::dequantize_iq4_nl),
         GgmlType::IQ4XS => (iq4_xs_block, iq4nl::dequantize_iq4_xs),
-        GgmlType::TQ1_0 => (ternary::quantize_tq1_0, ternary::dequantize_tq1_0),
-        GgmlType::TQ2_0 => (ternary::quantize_tq2_0, ternary::dequantize_tq2_0),
+        GgmlType::TQ1_0 => (lowbit::quantize_tq1_0, lowbit::dequantize_tq1_0),
+        GgmlType::TQ2_0 => (lowbit::quantize_tq2_0, lowbit::dequantize_tq2_0),
+        GgmlType::Q1_0 => (lowbit::quantize_q1_0, lowbit::dequantize_q1_0),
+        GgmlType::Q2_0 => (lowbit::quantize_q2_0, lowbit::dequantize_q2_0),
+        GgmlType::MXFP4 => (mxfp4::quantize_mxfp4, mxfp4::dequantize_mxfp4),
         GgmlType::IQ3XXS => (iq3_xxs_block, iq3::dequantize_iq3_xxs),
         GgmlType::IQ3S => (iq3_s_block, iq3::dequantize_iq3_s),
         _ => return None,

@@ -32,6 +32,11 @@ pub enum FileType {
     Q2KS,
     TQ2_0,
     TQ1_0,
+    Q2_0,
+    Q1_0,
+    MXFP4MoE,
+    /// llama-quantize's COPY: every tensor as it is; the file keeps its own `general.file_type`.
+    Copy,
 }
 
 /// (file type, llama-quantize name, `general.file_type`, default tensor type)
@@ -62,6 +67,11 @@ const TABLE: &[(FileType, &str, u32, GgmlType)] = &[
     (FileType::Q2KS, "Q2_K_S", 21, GgmlType::Q2K),
     (FileType::TQ2_0, "TQ2_0", 37, GgmlType::TQ2_0),
     (FileType::TQ1_0, "TQ1_0", 36, GgmlType::TQ1_0),
+    (FileType::Q2_0, "Q2_0", 41, GgmlType::Q2_0),
+    (FileType::Q1_0, "Q1_0", 40, GgmlType::Q1_0),
+    (FileType::MXFP4MoE, "MXFP4_MOE", 38, GgmlType::MXFP4),
+    // The id is the input's (the writer keeps it); F32 is what llama-quantize's table says.
+    (FileType::Copy, "COPY", 0, GgmlType::F32),
 ];
 
 impl FileType {
@@ -137,7 +147,7 @@ fn is_block_quant(t: GgmlType) -> bool {
 
 /// The type a quantizable tensor of an RWKV file gets; `None` means "keep the input type".
 pub fn tensor_type(name: &str, ne: &[u64], ftype: FileType, o: &Overrides) -> Option<GgmlType> {
-    if !allows_quantization(name, ne) {
+    if !allows_quantization(name, ne) || ftype == FileType::Copy {
         return None;
     }
     if name == "token_embd.weight" {
@@ -155,12 +165,16 @@ pub fn tensor_type(name: &str, ne: &[u64], ftype: FileType, o: &Overrides) -> Op
         return Some(default);
     }
     let mut t = default;
+    // MXFP4 is for MoE experts (3-D tensors): RWKV has none, so every matrix is Q8_0.
+    if !o.pure && ftype == FileType::MXFP4MoE {
+        return Some(fallback(GgmlType::Q8_0, ne[0] as usize));
+    }
     // RWKV's names fall in none of llama.cpp's attention or FFN categories: only the token
     // embedding and the output matrix get rules of their own.
     if !o.pure && name == "token_embd.weight" {
         t = match ftype {
             FileType::IQ3XXS => GgmlType::IQ3S,
-            FileType::TQ1_0 | FileType::TQ2_0 => GgmlType::Q4K,
+            FileType::TQ1_0 | FileType::TQ2_0 | FileType::Q2_0 => GgmlType::Q4K,
             _ => t,
         };
     }
@@ -195,7 +209,8 @@ pub fn requires_imatrix(name: &str, ty: GgmlType, ftype: FileType) -> bool {
     }
 }
 
-/// `tensor_type_fallback`: a row that is not whole blocks gets a 32-block type, else F16.
+/// `tensor_type_fallback`: a row that is not whole blocks gets a 32-block type, else F16. Q1_0
+/// has none in llama.cpp (it refuses the file); it is returned as is, for the writer to refuse.
 pub fn fallback(t: GgmlType, ne0: usize) -> GgmlType {
     if ne0 % t.block_size() == 0 {
         return t;
@@ -211,7 +226,8 @@ pub fn fallback(t: GgmlType, ne0: usize) -> GgmlType {
         | GgmlType::IQ4XS => GgmlType::IQ4NL,
         GgmlType::Q4K => GgmlType::Q5_0,
         GgmlType::Q6K => GgmlType::Q8_0,
-        GgmlType::Q2K | GgmlType::Q3K | GgmlType::TQ1_0 | GgmlType::TQ2_0 => GgmlType::Q4_0,
+        GgmlType::Q2K | GgmlType::Q3K | GgmlType::TQ1_0 | GgmlType::TQ2_0 | GgmlType::Q2_0 => GgmlType::Q4_0,
+        GgmlType::Q1_0 => return GgmlType::Q1_0,
         GgmlType::Q5K => GgmlType::Q5_1,
         other => other,
     };

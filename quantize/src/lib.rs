@@ -8,12 +8,13 @@ pub mod iq3_grids;
 pub mod iq4nl;
 pub mod kquants;
 pub mod legacy;
+pub mod lowbit;
+pub mod mxfp4;
 pub mod prim;
 pub mod q2k_q3k;
 pub mod search;
 #[cfg(target_arch = "x86_64")]
 mod sse2;
-pub mod ternary;
 pub mod types;
 
 pub use codec::{dequantize, quantize};

@@ -37,6 +37,9 @@ pub enum GgmlType {
     BF16,
     TQ1_0,
     TQ2_0,
+    MXFP4,
+    Q1_0,
+    Q2_0,
 }
 
 use GgmlType::*;
@@ -74,6 +77,9 @@ const TABLE: &[(GgmlType, u32, &str, usize, usize)] = &[
     (BF16, 30, "bf16", 1, 2),
     (TQ1_0, 34, "tq1_0", 256, 54),
     (TQ2_0, 35, "tq2_0", 256, 66),
+    (MXFP4, 39, "mxfp4", 32, 17),
+    (Q1_0, 41, "q1_0", 128, 18),
+    (Q2_0, 42, "q2_0", 64, 18),
 ];
 
 impl GgmlType {

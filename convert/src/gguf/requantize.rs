@@ -221,7 +221,13 @@ pub fn write_recipe(
     writer.kv =
         f.kv.iter().filter(|(k, _)| k != "general.quantization_version" && k != "general.file_type").cloned().collect();
     writer.kv.push(("general.quantization_version".into(), Value::U32(2)));
-    writer.kv.push(("general.file_type".into(), Value::U32(ftype.id())));
+    let file_type = match ftype {
+        FileType::Copy => f.get("general.file_type").and_then(Value::as_u64).ok_or_else(|| {
+            Error::unsupported("COPY keeps the input's general.file_type, and this file has none").at(&f.path)
+        })? as u32,
+        _ => ftype.id(),
+    };
+    writer.kv.push(("general.file_type".into(), Value::U32(file_type)));
     if let Some(im) = imatrix {
         // What llama-quantize records about the importance matrix, after the file type.
         writer.kv.push((
@@ -239,6 +245,17 @@ pub fn write_recipe(
     let plan = recipe_plan(f, r);
     if let Some(&(i, ty)) = plan.iter().find(|(_, ty)| !quantize::codec::is_supported(*ty)) {
         return Err(Error::unsupported(format!("quantizing to {ty} is not implemented yet")).tensor(&f.tensors[i].name));
+    }
+    // A row that is not whole blocks of a type without a fallback (Q1_0), refused as llama.cpp does.
+    if let Some(&(i, ty)) =
+        plan.iter().find(|&&(i, ty)| ty != f.tensors[i].ty && ty.row_bytes(f.tensors[i].ne[0] as usize).is_none())
+    {
+        return Err(Error::unsupported(format!(
+            "rows of {} values are not whole {ty} blocks of {}, and llama.cpp defines no fallback type for {ty}",
+            f.tensors[i].ne[0],
+            ty.block_size()
+        ))
+        .tensor(&f.tensors[i].name));
     }
     let weights = check_imatrix(f, r, &plan)?;
     let tensors: Vec<PendingTensor> = plan

@@ -62,6 +62,8 @@ fn advice(suffix: &str) -> &'static str {
         _ if suffix.starts_with("iq3") => "for tight memory, with a visible quality loss",
         "q2_k" | "q2_k_s" => "2-bit; a large quality loss, for the tightest memory (Q2_K_S needs an importance matrix)",
         "tq2_0" | "tq1_0" => "ternary; only for models trained ternary, ruinous for others",
+        "q2_0" | "q1_0" => "2-bit and sign-only blocks; only for models trained for them",
+        "mxfp4_moe" => "llama.cpp's MXFP4 type is for MoE experts: on RWKV the same tensors as Q8_0",
         _ => "",
     }
 }

@@ -21,15 +21,16 @@ pub use variants::{Variant, DEFAULT_SET};
 #[derive(clap::Args)]
 pub struct Args {
     /// The source: a `.pth` checkpoint, an HF/fla folder or a float GGUF.
-    pub model: PathBuf,
+    #[arg(required_unless_present = "list")]
+    pub model: Option<PathBuf>,
     /// The set's name; files are `NAME-TYPE.gguf`.
-    #[arg(long)]
-    pub name: String,
+    #[arg(long, required_unless_present = "list")]
+    pub name: Option<String>,
     /// The release folder (created if missing).
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Comma-separated variants (default: the published set). Also q5_k, q5_k_s, iq4_nl, iq3_s,
-    /// iq3_xxs (needs an imatrix), and RWKV-aware mixes (`rwkv-convert release --list`).
+    #[arg(long, required_unless_present = "list")]
+    pub out: Option<PathBuf>,
+    /// Comma-separated variants (default: the published set). Every llama-quantize file type
+    /// (q2_k … q8_0; iq3_xxs and q2_k_s need an imatrix) and RWKV-aware mixes: `--list`.
     #[arg(long, value_delimiter = ',')]
     pub types: Option<Vec<String>>,
     /// List the variants and exit.
@@ -222,6 +223,19 @@ fn source_entry(path: &Path) -> Result<SourceEntry> {
     Ok(SourceEntry { file, digests })
 }
 
+impl Args {
+    // clap requires these unless --list is given, and --list returns before they are read.
+    fn model(&self) -> &Path {
+        self.model.as_deref().expect("MODEL (clap)")
+    }
+    fn name(&self) -> &str {
+        self.name.as_deref().expect("--name (clap)")
+    }
+    fn out(&self) -> &Path {
+        self.out.as_deref().expect("--out (clap)")
+    }
+}
+
 pub fn run(args: Args) -> Result<()> {
     if args.list {
         for v in variants::all() {
@@ -239,22 +253,23 @@ pub fn run(args: Args) -> Result<()> {
         .iter()
         .map(|n| variants::find(n).with_context(|| format!("unknown variant {n}; see `rwkv-convert release --list`")))
         .collect::<Result<_>>()?;
-    if set.iter().any(|v| v.needs_imatrix()) && args.imatrix.is_none() && args.calibrate.is_none() {
-        bail!("IQ3_XXS needs an importance matrix: pass --imatrix FILE or --calibrate TEXT");
+    let needy: Vec<&str> = set.iter().filter(|v| v.needs_imatrix()).map(|v| v.suffix).collect();
+    if !needy.is_empty() && args.imatrix.is_none() && args.calibrate.is_none() {
+        bail!("{} need an importance matrix: pass --imatrix FILE or --calibrate TEXT", needy.join(", "));
     }
-    if args.name.is_empty() || args.name.contains(['/', '\\']) || args.name.starts_with('.') {
-        bail!("--name {:?} must be a plain file-name prefix", args.name);
+    if args.name().is_empty() || args.name().contains(['/', '\\']) || args.name().starts_with('.') {
+        bail!("--name {:?} must be a plain file-name prefix", args.name());
     }
-    let dir = &args.out;
+    let dir = args.out();
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let stale = remove_stale_temporaries(dir, &args.name)?;
+    let stale = remove_stale_temporaries(dir, args.name())?;
     if stale > 0 {
         eprintln!("removed {stale} temporary files left by an interrupted run");
     }
-    let model = args.eval.tokenizer.open(&args.model)?;
-    let source = source_entry(&args.model)?;
+    let model = args.eval.tokenizer.open(args.model())?;
+    let source = source_entry(args.model())?;
     let mut manifest = match Manifest::load(dir)? {
-        Some(m) if !args.force && m.source.as_ref() == Some(&source) && m.name == args.name => m,
+        Some(m) if !args.force && m.source.as_ref() == Some(&source) && m.name == args.name() => m,
         Some(_) if !args.force => bail!(
             "{} holds a release of another source or name; pass --force to replace it, or choose another --out",
             dir.display()
@@ -262,7 +277,7 @@ pub fn run(args: Args) -> Result<()> {
         _ => Manifest::default(),
     };
     manifest.tool = format!("rwkv-convert {}", env!("CARGO_PKG_VERSION"));
-    manifest.name = args.name.clone();
+    manifest.name = args.name().to_string();
     manifest.source = Some(source.clone());
     let source_id = format!("{} (blake3 {})", source.file, &source.digests.blake3[..16]);
 
@@ -278,7 +293,7 @@ pub fn run(args: Args) -> Result<()> {
     let job = Job {
         model: &model,
         dir,
-        name: &args.name,
+        name: args.name(),
         source_id,
         base: None,
         imatrix: None,
@@ -301,14 +316,14 @@ pub fn run(args: Args) -> Result<()> {
             Some(v) => {
                 job.make(v, &bar(&v.suffix))?;
                 overall.inc(1);
-                job.base = Some(dir.join(v.file_name(&args.name)));
+                job.base = Some(dir.join(v.file_name(args.name())));
             }
             None => {
                 let b = bar("base");
                 let p = convert::gguf::export::write_base(
                     &model,
                     dir,
-                    &args.name,
+                    args.name(),
                     |n| b.set_length(n as u64),
                     |i| b.set_position(i as u64 + 1),
                 )?;
@@ -325,7 +340,7 @@ pub fn run(args: Args) -> Result<()> {
         job.imatrix =
             Some((Imatrix::load(p)?, format!("{} (blake3 {id})", p.file_name().unwrap_or_default().to_string_lossy())));
     } else if let Some(text) = &args.calibrate {
-        let file = format!("{}.imatrix.gguf", args.name);
+        let file = format!("{}.imatrix.gguf", args.name());
         let text_id = digest(text)?.blake3[..16].to_string();
         let recipe = format!(
             "reference-engine imatrix of {} on {} (blake3 {text_id}), 512-token chunks by rwkv-convert {}",
@@ -403,7 +418,7 @@ pub fn run(args: Args) -> Result<()> {
     let mut m = job.manifest.into_inner().expect("manifest");
     m.evaluation = evaluation;
     let card = card::render(&card::CardInput {
-        name: &args.name,
+        name: args.name(),
         model: &model,
         set: &set,
         manifest: &m,
@@ -422,7 +437,7 @@ pub fn run(args: Args) -> Result<()> {
         same_tensors_as: None,
         measured: None,
     });
-    let order = |f: &str| set.iter().position(|v| f.starts_with(&v.file_name(&args.name))).unwrap_or(set.len());
+    let order = |f: &str| set.iter().position(|v| f.starts_with(&v.file_name(args.name()))).unwrap_or(set.len());
     m.files.sort_by(|a, b| (order(&a.file), &a.file).cmp(&(order(&b.file), &b.file)));
     m.save(dir)?;
     overall.finish_and_clear();

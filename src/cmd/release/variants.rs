@@ -79,7 +79,10 @@ pub fn all() -> Vec<Variant> {
         q("q2_k", FileType::Q2K),
         q("q2_k_s", FileType::Q2KS),
         q("tq2_0", FileType::TQ2_0),
+        q("q2_0", FileType::Q2_0),
         q("tq1_0", FileType::TQ1_0),
+        q("q1_0", FileType::Q1_0),
+        q("mxfp4_moe", FileType::MXFP4MoE),
         Variant { suffix: "q4_k-rwkv", kind: Kind::Quant { ftype: FileType::Q4KM, keep16: None, mix: Q4K_RWKV } },
         Variant { suffix: "iq3_m-rwkv", kind: Kind::Quant { ftype: FileType::IQ3M, keep16: None, mix: IQ3M_RWKV } },
     ]
@@ -127,7 +130,9 @@ impl Variant {
         }
     }
     pub fn needs_imatrix(&self) -> bool {
-        matches!(self.kind, Kind::Quant { ftype: FileType::IQ3XXS, .. })
+        // The file types llama-quantize refuses without one on any model whose rows are whole
+        // 256-blocks (as every released RWKV is).
+        matches!(self.kind, Kind::Quant { ftype: FileType::IQ3XXS | FileType::Q2KS, .. })
     }
     /// The llama-quantize type name (or float type), for tables.
     pub fn type_name(&self) -> String {

@@ -1,12 +1,14 @@
-//! The ternary types TQ1_0 and TQ2_0 (values −1, 0, +1 times one f16 scale per 256), as ggml's
-//! `quantize_row_tq1_0_ref` / `quantize_row_tq2_0_ref` write them. Both ignore importance weights.
+//! The 1- and 2-bit types with one f16 scale per block, as ggml's `quantize_row_*_ref` write
+//! them; all ignore importance weights. The ternary TQ1_0 and TQ2_0 (values −1, 0, +1 per 256),
+//! Q1_0 (a sign bit per value, scale = mean |x|, 128 per block: 2 + 16 bytes) and Q2_0 (codes
+//! −1, 0, 1, 2 per 64: 2 + 16 bytes).
 //!
 //! TQ1_0 block (54 bytes): qs[48] (five trits per byte, as a base-3 fraction scaled to 256: the
 //! first 32 bytes take values j, j+32, …, j+128 of the first 160; the next 16 the same on 80),
 //! qh[4] (four trits per byte of the last 16 values), d. TQ2_0 block (66 bytes): qs[64] (2 bits
 //! per value, four 32-value planes per 128), d.
 
-use crate::prim::{from_f16, roundf, to_f16};
+use crate::prim::{cvtt, from_f16, roundf, to_f16};
 
 /// C's `(int) lroundf(v)` on x86-64: half away from zero; out of range (an infinite `1/d` times
 /// a value) gives `LONG_MIN`, whose low 32 bits are 0.
@@ -114,5 +116,39 @@ pub fn dequantize_tq2_0(b: &[u8], y: &mut [f32]) {
                 y[128 * h + 32 * n + m] = (q - 1) as f32 * d;
             }
         }
+    }
+}
+
+pub fn quantize_q1_0(x: &[f32], out: &mut [u8]) {
+    let sum_abs = x[..128].iter().fold(0f32, |a, &v| a + v.abs());
+    out[..2].copy_from_slice(&to_f16(sum_abs / 128.0));
+    for (j, byte) in out[2..18].iter_mut().enumerate() {
+        *byte = (0..8).fold(0u8, |b, k| b | ((x[8 * j + k] >= 0.0) as u8) << k);
+    }
+}
+
+pub fn dequantize_q1_0(b: &[u8], y: &mut [f32]) {
+    let d = from_f16(&b[..2]);
+    for (j, v) in y[..128].iter_mut().enumerate() {
+        *v = if (b[2 + j / 8] >> (j % 8)) & 1 != 0 { d } else { -d };
+    }
+}
+
+pub fn quantize_q2_0(x: &[f32], out: &mut [u8]) {
+    let d = x[..64].iter().fold(0f32, |m, &v| if v.abs() > m { v.abs() } else { m });
+    let id = if d > 0.0 { 1.0 / d } else { 0.0 };
+    out[..2].copy_from_slice(&to_f16(d));
+    out[2..18].fill(0);
+    for (j, &v) in x[..64].iter().enumerate() {
+        // `(int)roundf(w·id) + 1`, clamped to 0..3 (an infinite product converts to INT_MIN).
+        let q = cvtt(roundf(v * id)).wrapping_add(1).clamp(0, 3) as u8;
+        out[2 + j / 4] |= q << (2 * (j % 4));
+    }
+}
+
+pub fn dequantize_q2_0(b: &[u8], y: &mut [f32]) {
+    let d = from_f16(&b[..2]);
+    for (j, v) in y[..64].iter_mut().enumerate() {
+        *v = (((b[2 + j / 4] >> (2 * (j % 4))) & 3) as i32 - 1) as f32 * d;
     }
 }
