@@ -36,6 +36,7 @@ def main():
     ap.add_argument("--llama-quantize", default="/opt/lq-build/bin/llama-quantize")
     ap.add_argument("--types", nargs="*", default=TYPES)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--imatrix", help="an importance matrix given to both (the IQ2/IQ1 types need one)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
@@ -49,8 +50,9 @@ def main():
                 to, tl = [], []
                 for _ in range(a.repeat):
                     # Interleaved, so that a busy moment hurts both alike.
-                    to.append(timed([ours_bin, "--threads", str(threads), "quantize", a.model, mine, ty, "--force"]))
-                    tl.append(timed([a.llama_quantize, a.model, theirs, ty, str(threads)]))
+                    im = ["--imatrix", a.imatrix] if a.imatrix else []
+                    to.append(timed([ours_bin, "--threads", str(threads), "quantize", a.model, mine, ty, "--force", *im]))
+                    tl.append(timed([a.llama_quantize, *im, a.model, theirs, ty, str(threads)]))
                 rec[f"ours_{threads}t_s"], rec[f"llama_{threads}t_s"] = min(to), min(tl)
                 rec["identical"] = filecmp.cmp(mine, theirs, shallow=False)
                 rec["bytes"] = os.path.getsize(mine)

