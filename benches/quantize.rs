@@ -1,18 +1,26 @@
 //! Quantization throughput per type, 1 thread and all threads, on a raw f32 matrix (run through
 //! bench/quantize_bench.py, which times ggml's own quantizer on the same file in the same run):
 //!
-//!     cargo bench --bench quantize -- MATRIX.f32 ROWS COLS [TYPE ...]
+//!     cargo bench --bench quantize -- MATRIX.f32 ROWS COLS [TYPE ...] [--imatrix WEIGHTS.f32]
+//!
+//! A type named TYPE+imatrix is quantized with the importance weights of WEIGHTS.f32 (COLS raw
+//! f32, the same for every row), as ggml requires for IQ2_XXS, IQ2_XS and IQ1_S.
 //!
 //! Prints one JSON object: million values per second per type and thread count.
 
-use quantize::{quantize, GgmlType};
+use quantize::GgmlType;
 use rayon::prelude::*;
 use std::time::Instant;
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let mut args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let imatrix: Option<Vec<f32>> = args.iter().position(|a| a == "--imatrix").map(|i| {
+        let bytes = std::fs::read(&args[i + 1]).expect("imatrix file");
+        args.drain(i..i + 2);
+        bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+    });
     let (Some(path), Some(rows), Some(cols)) = (args.first(), args.get(1), args.get(2)) else {
-        eprintln!("usage: cargo bench --bench quantize -- MATRIX.f32 ROWS COLS [TYPE ...]");
+        eprintln!("usage: cargo bench --bench quantize -- MATRIX.f32 ROWS COLS [TYPE ...] [--imatrix WEIGHTS.f32]");
         return;
     };
     let (rows, cols): (usize, usize) = (rows.parse().expect("rows"), cols.parse().expect("cols"));
@@ -26,8 +34,22 @@ fn main() {
     };
     let mut out = serde_json::Map::new();
     for name in names {
-        let ty = GgmlType::from_name(&name).expect("type");
-        quantize(ty, &x[..cols]).expect("warm-up (and IQ3 grid set-up)");
+        let (ty_name, weighted) = name.strip_suffix("+imatrix").map_or((name.as_str(), false), |t| (t, true));
+        let ty = GgmlType::from_name(ty_name).expect("type");
+        let qw = weighted.then(|| imatrix.as_deref().expect("--imatrix for a +imatrix type"));
+        if let Some(qw) = qw {
+            assert_eq!(qw.len(), cols, "one importance weight per column");
+        }
+        let quantize_rows = |c: &[f32], o: &mut [u8]| match qw {
+            Some(qw) => {
+                let row_bytes = ty.row_bytes(cols).expect("whole blocks");
+                for (row, o) in c.chunks_exact(cols).zip(o.chunks_exact_mut(row_bytes)) {
+                    o.copy_from_slice(&quantize::codec::quantize_row_weighted(ty, row, qw).expect("quantize"));
+                }
+            }
+            None => quantize::codec::quantize_into(ty, c, o).expect("quantize"),
+        };
+        quantize_rows(&x[..cols], &mut vec![0u8; ty.row_bytes(cols).expect("whole blocks")]);
         let mut dst = vec![0u8; ty.row_bytes(cols).expect("whole blocks") * rows];
         let mut rec = serde_json::Map::new();
         for threads in [1usize, 2] {
@@ -41,7 +63,7 @@ fn main() {
                     pool.install(|| {
                         dst.par_chunks_mut(per_rows * row_bytes)
                             .zip(x.par_chunks(per_rows * cols))
-                            .for_each(|(o, c)| quantize::codec::quantize_into(ty, c, o).expect("quantize"));
+                            .for_each(|(o, c)| quantize_rows(c, o));
                     });
                     t.elapsed().as_secs_f64()
                 })

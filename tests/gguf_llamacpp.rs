@@ -139,8 +139,8 @@ fn an_importance_matrix_drives_the_weighted_quantizers() {
     let err = requantize::write(&f, &dir.path().join("x.gguf"), FileType::IQ3XXS, &o, true, |_| {}).err().unwrap();
     assert!(err.to_string().contains("importance matrix"), "{err}");
     // A type the quantizer does not have is refused before anything is written, naming the tensor.
-    let iq2 = Overrides { output: Some(GgmlType::IQ2XXS), ..Overrides::default() };
-    let err = requantize::write(&f, &dir.path().join("x.gguf"), FileType::Q8_0, &iq2, true, |_| {}).err().unwrap();
+    let q8_1 = Overrides { output: Some(GgmlType::Q8_1), ..Overrides::default() };
+    let err = requantize::write(&f, &dir.path().join("x.gguf"), FileType::Q8_0, &q8_1, true, |_| {}).err().unwrap();
     assert!(err.to_string().contains("not implemented") && err.to_string().contains("output.weight"), "{err}");
     assert!(!dir.path().join("x.gguf").exists());
 

@@ -1,7 +1,7 @@
 //! One entry point per direction: quantize or dequantize whole rows of any supported type.
 
 use crate::types::GgmlType;
-use crate::{iq3, iq4nl, kquants, legacy, lowbit, mxfp4, prim, q2k_q3k};
+use crate::{iq1, iq2, iq3, iq4nl, kquants, legacy, lowbit, mxfp4, prim, q2k_q3k};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodecError(pub String);
@@ -33,9 +33,24 @@ fn iq3_s_block(x: &[f32], out: &mut [u8]) {
     iq3::quantize_iq3_s(x, out, None)
 }
 
-/// The block functions of a type, when it is implemented.
-fn block_fns(ty: GgmlType) -> Option<(Quantizer, Dequantizer)> {
-    Some(match ty {
+fn iq2_s_block(x: &[f32], out: &mut [u8]) {
+    iq2::quantize_iq2_s(x, out, None)
+}
+
+fn iq1_m_block(x: &[f32], out: &mut [u8]) {
+    iq1::quantize_iq1_m(x, out, None)
+}
+
+/// ggml's `ggml_quantize_requires_imatrix` (IQ2_XXS, IQ2_XS, IQ1_S): types it quantizes only
+/// with importance weights (use [`quantize_row_weighted`]).
+pub fn requires_weights(ty: GgmlType) -> bool {
+    block_fns(ty).is_some_and(|(q, _)| q.is_none())
+}
+
+/// The block functions of a type, when it is implemented: its quantizer without importance
+/// weights (none for the types ggml quantizes only with them) and its dequantizer.
+fn block_fns(ty: GgmlType) -> Option<(Option<Quantizer>, Dequantizer)> {
+    let (q, d): (Quantizer, Dequantizer) = match ty {
         GgmlType::Q8_0 => (legacy::quantize_q8_0, legacy::dequantize_q8_0),
         GgmlType::Q4_0 => (legacy::quantize_q4_0, legacy::dequantize_q4_0),
         GgmlType::Q4_1 => (legacy::quantize_q4_1, legacy::dequantize_q4_1),
@@ -55,8 +70,14 @@ fn block_fns(ty: GgmlType) -> Option<(Quantizer, Dequantizer)> {
         GgmlType::MXFP4 => (mxfp4::quantize_mxfp4, mxfp4::dequantize_mxfp4),
         GgmlType::IQ3XXS => (iq3_xxs_block, iq3::dequantize_iq3_xxs),
         GgmlType::IQ3S => (iq3_s_block, iq3::dequantize_iq3_s),
+        GgmlType::IQ2S => (iq2_s_block, iq2::dequantize_iq2_s),
+        GgmlType::IQ1M => (iq1_m_block, iq1::dequantize_iq1_m),
+        GgmlType::IQ2XXS => return Some((None, iq2::dequantize_iq2_xxs)),
+        GgmlType::IQ2XS => return Some((None, iq2::dequantize_iq2_xs)),
+        GgmlType::IQ1S => return Some((None, iq1::dequantize_iq1_s)),
         _ => return None,
-    })
+    };
+    Some((Some(q), d))
 }
 
 pub fn is_supported(ty: GgmlType) -> bool {
@@ -85,6 +106,7 @@ pub fn quantize_into(ty: GgmlType, x: &[f32], out: &mut [u8]) -> Result<(), Code
         }
         _ => {
             let (q, _) = block_fns(ty).ok_or_else(|| CodecError(format!("quantizing to {ty} is not implemented")))?;
+            let q = q.ok_or_else(|| CodecError(format!("ggml quantizes {ty} only with importance weights")))?;
             let (bs, ts) = (ty.block_size(), ty.type_size());
             for (xb, ob) in x.chunks_exact(bs).zip(out.chunks_exact_mut(ts)) {
                 q(xb, ob);
@@ -122,6 +144,11 @@ pub fn quantize_row_weighted(ty: GgmlType, x: &[f32], qw: &[f32]) -> Result<Vec<
         GgmlType::IQ4XS => blocks(&|xb, wb, ob| iq4nl::quantize_iq4_xs(xb, ob, Some(wb)), &mut out),
         GgmlType::IQ3XXS => blocks(&|xb, wb, ob| iq3::quantize_iq3_xxs(xb, ob, Some(wb)), &mut out),
         GgmlType::IQ3S => blocks(&|xb, wb, ob| iq3::quantize_iq3_s(xb, ob, Some(wb)), &mut out),
+        GgmlType::IQ2XXS => blocks(&|xb, wb, ob| iq2::quantize_iq2_xxs(xb, ob, wb), &mut out),
+        GgmlType::IQ2XS => blocks(&|xb, wb, ob| iq2::quantize_iq2_xs(xb, ob, wb), &mut out),
+        GgmlType::IQ2S => blocks(&|xb, wb, ob| iq2::quantize_iq2_s(xb, ob, Some(wb)), &mut out),
+        GgmlType::IQ1S => blocks(&|xb, wb, ob| iq1::quantize_iq1_s(xb, ob, wb), &mut out),
+        GgmlType::IQ1M => blocks(&|xb, wb, ob| iq1::quantize_iq1_m(xb, ob, Some(wb)), &mut out),
         GgmlType::IQ4NL => blocks(
             &|xb, wb, ob| {
                 let sigma2 = 2.0 * xb.iter().fold(0f32, |a, &v| a + v * v) / 32.0;
@@ -208,5 +235,16 @@ mod tests {
             assert!(err < rel * rms, "{ty}: rms error {err} vs signal {rms}");
         }
         assert!(quantize(GgmlType::Q4K, &x[..100]).is_err());
+    }
+
+    #[test]
+    fn the_types_ggml_quantizes_only_with_weights_are_refused_without() {
+        for ty in [GgmlType::IQ2XXS, GgmlType::IQ2XS, GgmlType::IQ1S] {
+            assert!(requires_weights(ty));
+            let err = quantize(ty, &[0.5; 256]).unwrap_err();
+            assert!(err.0.contains("only with importance weights"), "{err}");
+            assert!(quantize_row_weighted(ty, &[0.5; 256], &[1.0; 256]).is_ok());
+        }
+        assert!(!requires_weights(GgmlType::IQ2S) && !requires_weights(GgmlType::IQ1M));
     }
 }

@@ -30,6 +30,12 @@ pub enum FileType {
     IQ3XXS,
     Q2K,
     Q2KS,
+    IQ2M,
+    IQ2S,
+    IQ2XS,
+    IQ2XXS,
+    IQ1M,
+    IQ1S,
     TQ2_0,
     TQ1_0,
     Q2_0,
@@ -65,6 +71,12 @@ const TABLE: &[(FileType, &str, u32, GgmlType)] = &[
     (FileType::IQ3XXS, "IQ3_XXS", 23, GgmlType::IQ3XXS),
     (FileType::Q2K, "Q2_K", 10, GgmlType::Q2K),
     (FileType::Q2KS, "Q2_K_S", 21, GgmlType::Q2K),
+    (FileType::IQ2M, "IQ2_M", 29, GgmlType::IQ2S),
+    (FileType::IQ2S, "IQ2_S", 28, GgmlType::IQ2XS),
+    (FileType::IQ2XS, "IQ2_XS", 20, GgmlType::IQ2XS),
+    (FileType::IQ2XXS, "IQ2_XXS", 19, GgmlType::IQ2XXS),
+    (FileType::IQ1M, "IQ1_M", 31, GgmlType::IQ1M),
+    (FileType::IQ1S, "IQ1_S", 24, GgmlType::IQ1S),
     (FileType::TQ2_0, "TQ2_0", 37, GgmlType::TQ2_0),
     (FileType::TQ1_0, "TQ1_0", 36, GgmlType::TQ1_0),
     (FileType::Q2_0, "Q2_0", 41, GgmlType::Q2_0),
@@ -173,7 +185,8 @@ pub fn tensor_type(name: &str, ne: &[u64], ftype: FileType, o: &Overrides) -> Op
     // embedding and the output matrix get rules of their own.
     if !o.pure && name == "token_embd.weight" {
         t = match ftype {
-            FileType::IQ3XXS => GgmlType::IQ3S,
+            FileType::IQ2XXS | FileType::IQ2XS | FileType::IQ1S | FileType::IQ1M => GgmlType::Q2K,
+            FileType::IQ2S | FileType::IQ2M | FileType::IQ3XXS => GgmlType::IQ3S,
             FileType::TQ1_0 | FileType::TQ2_0 | FileType::Q2_0 => GgmlType::Q4K,
             _ => t,
         };
@@ -181,7 +194,16 @@ pub fn tensor_type(name: &str, ne: &[u64], ftype: FileType, o: &Overrides) -> Op
     if !o.pure && name == "output.weight" {
         t = if ne[0] as usize % default.block_size() != 0 {
             GgmlType::Q8_0
-        } else if ftype == FileType::IQ3XXS {
+        } else if matches!(
+            ftype,
+            FileType::IQ3XXS
+                | FileType::IQ2XXS
+                | FileType::IQ2XS
+                | FileType::IQ2S
+                | FileType::IQ2M
+                | FileType::IQ1S
+                | FileType::IQ1M
+        ) {
             GgmlType::Q5K
         } else if default != GgmlType::Q8_0 {
             GgmlType::Q6K
@@ -286,6 +308,14 @@ mod tests {
         assert_eq!(t("output.weight", &out, FileType::Q2KS), Some(GgmlType::Q6K));
         assert_eq!(t(key, &big, FileType::Q3KL), Some(GgmlType::Q3K));
         assert_eq!(FileType::parse("q3_k"), Some(FileType::Q3KM));
+        // The 2- and 1-bit IQ files: a Q2_K or IQ3_S embedding, a Q5_K output; IQ2_S's
+        // matrices are IQ2_XS and IQ2_M's IQ2_S.
+        assert_eq!(t("token_embd.weight", &out, FileType::IQ1S), Some(GgmlType::Q2K));
+        assert_eq!(t("token_embd.weight", &out, FileType::IQ2M), Some(GgmlType::IQ3S));
+        assert_eq!(t("output.weight", &out, FileType::IQ1M), Some(GgmlType::Q5K));
+        assert_eq!(t(key, &big, FileType::IQ2S), Some(GgmlType::IQ2XS));
+        assert_eq!(t(key, &big, FileType::IQ2M), Some(GgmlType::IQ2S));
+        assert_eq!(t(key, &[160, 160], FileType::IQ1S), Some(GgmlType::IQ4NL));
         assert_eq!(n_dims(&[256, 1, 1, 6]), 4);
         assert_eq!(n_dims(&[256, 1, 1]), 1);
         assert_eq!(FileType::parse("q4_k"), Some(FileType::Q4KM));

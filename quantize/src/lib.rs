@@ -3,6 +3,10 @@
 
 pub mod codec;
 pub mod ftype;
+pub mod iq1;
+pub mod iq1_grids;
+pub mod iq2;
+pub mod iq2_grids;
 pub mod iq3;
 pub mod iq3_grids;
 pub mod iq4nl;

@@ -148,6 +148,28 @@ fn codes16_plain(x: &[f32], iscale: f32, nmax: i32) -> [f32; 16] {
     q
 }
 
+/// `make_q3_quants`' candidate move of each value given the sums: the sums without it
+/// (Σw·x·l − w·x·lᵢ, Σw·l² − w·lᵢ²) and `nearest_int(x·sl2/slx)` before the clamp, each as
+/// ggml evaluates it (a loop over arrays, so it vectorizes).
+struct Moves {
+    slx: [f32; 16],
+    sl2: [f32; 16],
+    q: [i32; 16],
+}
+
+impl Moves {
+    fn score(x: &[f32], w: &[f32; 16], wx: &[f32; 16], l: &[i8], sumlx: f32, suml2: f32) -> Moves {
+        let mut m = Moves { slx: [0.0; 16], sl2: [0.0; 16], q: [0; 16] };
+        for i in 0..16 {
+            let li = l[i] as f32;
+            m.slx[i] = sumlx - wx[i] * li;
+            m.sl2[i] = suml2 - w[i] * li * li;
+            m.q[i] = nearest_int(x[i] * m.sl2[i] / m.slx[i]);
+        }
+        m
+    }
+}
+
 /// ggml's `make_q3_quants` with `do_rmse`: the symmetric scale, then up to five rounds of moving
 /// single codes while the x²-weighted fit improves. `l` gets codes + nmax.
 fn make_q3_quants(nmax: i32, x: &[f32], l: &mut [i8]) -> f32 {
@@ -175,23 +197,25 @@ fn make_q3_quants(nmax: i32, x: &[f32], l: &mut [i8]) -> f32 {
         sumlx += wx[i] * q;
         suml2 += w[i] * q * q;
     }
+    // Each value's move is scored against the sums as they are when the walk reaches it; they
+    // change only when a move is taken (rarely), so all sixteen are scored at once from the
+    // current sums, and scored again after each move taken.
     for _ in 0..5 {
         let mut changed = 0;
-        for (i, &v) in x.iter().enumerate() {
-            let (w, wx) = (w[i], wx[i]);
-            let li = l[i] as f32;
-            let mut slx = sumlx - wx * li;
+        let mut moves = Moves::score(x, &w, &wx, l, sumlx, suml2);
+        for i in 0..16 {
+            let (mut slx, mut sl2, q) = (moves.slx[i], moves.sl2[i], moves.q[i]);
             if slx > 0.0 {
-                let mut sl2 = suml2 - w * li * li;
-                let new_l = nearest_int(v * sl2 / slx).clamp(-nmax, nmax - 1);
+                let new_l = q.clamp(-nmax, nmax - 1);
                 if new_l != l[i] as i32 {
-                    slx += wx * new_l as f32;
-                    sl2 += w * new_l as f32 * new_l as f32;
+                    slx += wx[i] * new_l as f32;
+                    sl2 += w[i] * new_l as f32 * new_l as f32;
                     if sl2 > 0.0 && slx * slx * suml2 > sumlx * sumlx * sl2 {
                         l[i] = new_l as i8;
                         sumlx = slx;
                         suml2 = sl2;
                         changed += 1;
+                        moves = Moves::score(x, &w, &wx, l, sumlx, suml2);
                     }
                 }
             }

@@ -61,6 +61,8 @@ fn advice(suffix: &str) -> &'static str {
         "q3_k_l" | "q3_k" | "q3_k_s" => "3-bit K-quant; llama.cpp's L/M/S rules do not touch RWKV tensors",
         _ if suffix.starts_with("iq3") => "for tight memory, with a visible quality loss",
         "q2_k" | "q2_k_s" => "2-bit; a large quality loss, for the tightest memory (Q2_K_S needs an importance matrix)",
+        _ if suffix.starts_with("iq2") => "2-bit with an importance matrix: a large quality loss, for small devices",
+        _ if suffix.starts_with("iq1") => "1.5-bit: a severe quality loss; for experiments and the tightest memory",
         "tq2_0" | "tq1_0" => "ternary; only for models trained ternary, ruinous for others",
         "q2_0" | "q1_0" => "2-bit and sign-only blocks; only for models trained for them",
         "mxfp4_moe" => "llama.cpp's MXFP4 type is for MoE experts: on RWKV the same tensors as Q8_0",

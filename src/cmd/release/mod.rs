@@ -30,7 +30,8 @@ pub struct Args {
     #[arg(long, required_unless_present = "list")]
     pub out: Option<PathBuf>,
     /// Comma-separated variants (default: the published set). Every llama-quantize file type
-    /// (q2_k … q8_0; iq3_xxs and q2_k_s need an imatrix) and RWKV-aware mixes: `--list`.
+    /// (iq1_s … q8_0; the IQ1/IQ2 types, iq3_xxs and q2_k_s need an imatrix) and RWKV-aware
+    /// mixes: `--list`.
     #[arg(long, value_delimiter = ',')]
     pub types: Option<Vec<String>>,
     /// List the variants and exit.

@@ -78,6 +78,12 @@ pub fn all() -> Vec<Variant> {
         q("iq3_xxs", FileType::IQ3XXS),
         q("q2_k", FileType::Q2K),
         q("q2_k_s", FileType::Q2KS),
+        q("iq2_m", FileType::IQ2M),
+        q("iq2_s", FileType::IQ2S),
+        q("iq2_xs", FileType::IQ2XS),
+        q("iq2_xxs", FileType::IQ2XXS),
+        q("iq1_m", FileType::IQ1M),
+        q("iq1_s", FileType::IQ1S),
         q("tq2_0", FileType::TQ2_0),
         q("q2_0", FileType::Q2_0),
         q("tq1_0", FileType::TQ1_0),
@@ -132,7 +138,20 @@ impl Variant {
     pub fn needs_imatrix(&self) -> bool {
         // The file types llama-quantize refuses without one on any model whose rows are whole
         // 256-blocks (as every released RWKV is).
-        matches!(self.kind, Kind::Quant { ftype: FileType::IQ3XXS | FileType::Q2KS, .. })
+        matches!(
+            self.kind,
+            Kind::Quant {
+                ftype: FileType::IQ3XXS
+                    | FileType::Q2KS
+                    | FileType::IQ2M
+                    | FileType::IQ2S
+                    | FileType::IQ2XS
+                    | FileType::IQ2XXS
+                    | FileType::IQ1M
+                    | FileType::IQ1S,
+                ..
+            }
+        )
     }
     /// The llama-quantize type name (or float type), for tables.
     pub fn type_name(&self) -> String {
