@@ -23,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIB = os.environ.get("LIBGGML", "/opt/llamaenv/lib/python3.11/site-packages/llama_cpp/lib/libggml-base.so")
 ROWS, COLS = 4096, 4096
 TYPES = {"q8_0": 8, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "iq4_nl": 20, "iq4_xs": 23, "q4_K": 12, "q5_K": 13,
-         "q6_K": 14, "q3_K": 11, "q2_K": 10, "iq3_xxs": 18, "iq3_s": 21, "tq1_0": 34, "tq2_0": 35, "iq2_s": 22,
+         "q6_K": 14, "q3_K": 11, "q2_K": 10, "iq3_xxs": 18, "iq3_s": 21, "tq1_0": 34, "tq2_0": 35, "q2_0": 42, "q1_0": 41, "mxfp4": 39, "iq2_s": 22,
          "iq2_xxs+imatrix": 16, "iq2_xs+imatrix": 17, "iq2_s+imatrix": 22,
          "iq1_s+imatrix": 19, "iq1_m": 29, "iq1_m+imatrix": 29}
 

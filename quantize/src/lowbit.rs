@@ -140,8 +140,14 @@ pub fn quantize_q2_0(x: &[f32], out: &mut [u8]) {
     out[..2].copy_from_slice(&to_f16(d));
     out[2..18].fill(0);
     for (j, &v) in x[..64].iter().enumerate() {
-        // `(int)roundf(w·id) + 1`, clamped to 0..3 (an infinite product converts to INT_MIN).
-        let q = cvtt(roundf(v * id)).wrapping_add(1).clamp(0, 3) as u8;
+        // `(int)roundf(w·id) + 1`, clamped to 0..3 (an infinite product converts to INT_MIN);
+        // branch-free where |w·id| < 1.5, which holds for every finite value over its amax.
+        let a = v * id;
+        let q = if a.abs() < 1.5 {
+            1 + (a >= 0.5) as u8 - (a <= -0.5) as u8
+        } else {
+            cvtt(roundf(a)).wrapping_add(1).clamp(0, 3) as u8
+        };
         out[2 + j / 4] |= q << (2 * (j % 4));
     }
 }

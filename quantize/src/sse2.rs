@@ -196,3 +196,39 @@ pub fn round_clamp16(x: &[f32], s: f32, lo: f32, hi: f32) -> [f32; 16] {
     }
     out
 }
+
+/// For each of 32 values, the index of the first of the 16 `levels` nearest to it (a strictly
+/// smaller |level − x| wins; NaN never does): MXFP4's `best_index_mxfp4`, four values at a time.
+#[inline]
+pub fn nearest_codes32(x: &[f32; 32], levels: &[f32; 16]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    // SAFETY: SSE2 is always present on x86-64; loads within `x`, stores within `idx`.
+    unsafe {
+        let sign = _mm_set1_ps(-0.0);
+        let mut xv = [_mm_setzero_ps(); 8];
+        let mut best = [_mm_setzero_ps(); 8];
+        let mut idx = [_mm_setzero_si128(); 8];
+        for k in 0..8 {
+            xv[k] = _mm_loadu_ps(x.as_ptr().add(4 * k));
+            best[k] = _mm_andnot_ps(sign, _mm_sub_ps(_mm_set1_ps(levels[0]), xv[k]));
+        }
+        for (i, &level) in levels.iter().enumerate().skip(1) {
+            let (lv, iv) = (_mm_set1_ps(level), _mm_set1_epi32(i as i32));
+            for k in 0..8 {
+                let err = _mm_andnot_ps(sign, _mm_sub_ps(lv, xv[k]));
+                let m = _mm_cmplt_ps(err, best[k]);
+                best[k] = _mm_or_ps(_mm_and_ps(m, err), _mm_andnot_ps(m, best[k]));
+                let mi = _mm_castps_si128(m);
+                idx[k] = _mm_or_si128(_mm_and_si128(mi, iv), _mm_andnot_si128(mi, idx[k]));
+            }
+        }
+        let mut lanes = [0i32; 32];
+        for k in 0..8 {
+            _mm_storeu_si128(lanes.as_mut_ptr().add(4 * k) as *mut __m128i, idx[k]);
+        }
+        for (o, l) in out.iter_mut().zip(lanes) {
+            *o = l as u8;
+        }
+    }
+    out
+}
