@@ -352,21 +352,28 @@ fn sub_block_s(grid: &Grid, xb: &[f32], weight: &[f32]) -> Option<([u16; 4], f32
         };
     }
     if !all_on_grid {
-        let (mut sumqx, mut sumq2) = (0f32, 0f32);
-        for k in 0..4 {
-            let g = &grid.points[index[k] as usize];
-            for j in 0..8 {
-                let (w, q) = (weight[8 * k + j], xx[g[j] as usize]);
-                sumqx += w * q * xb[8 * k + j];
-                sumq2 += w * q * q;
-            }
-        }
-        if sumqx > 0.0 && sumq2 > 0.0 {
-            scale = sumqx / sumq2;
-        }
+        scale = refit(xb, &weight[..32], scale, (0..4).map(|k| (&grid.points[index[k] as usize], xx)));
     }
     assert!(scale >= 0.0, "IQ1_S: negative scale (ggml asserts)");
     Some((index, scale, shift))
+}
+
+/// After a snap off the grid, the weighted least-squares scale of the chosen points (groups of
+/// eight: grid point and its three levels), kept when positive, as ggml refits both IQ1 types.
+fn refit<'a>(xb: &[f32], weight: &[f32], scale: f32, groups: impl Iterator<Item = (&'a [u8; 8], &'a [f32; 3])>) -> f32 {
+    let (mut sumqx, mut sumq2) = (0f32, 0f32);
+    for (k, (g, xx)) in groups.enumerate() {
+        for j in 0..8 {
+            let (w, q) = (weight[8 * k + j], xx[g[j] as usize]);
+            sumqx += w * q * xb[8 * k + j];
+            sumq2 += w * q * q;
+        }
+    }
+    if sumqx > 0.0 && sumq2 > 0.0 {
+        sumqx / sumq2
+    } else {
+        scale
+    }
 }
 
 /// One 256-value block of IQ1_S (50 bytes: fp16 d, qs[32], qh[8] as u16). ggml has no path
@@ -559,18 +566,8 @@ fn sub_block_m(grid: &Grid, xb: &[f32], weight: &[f32]) -> Option<([u16; 2], f32
         };
     }
     if !all_on_grid {
-        let (mut sumqx, mut sumq2) = (0f32, 0f32);
-        for k in 0..2 {
-            let (g, xx) = (&grid.points[index[k] as usize], levels_m(shift, k));
-            for j in 0..8 {
-                let (w, q) = (weight[8 * k + j], xx[g[j] as usize]);
-                sumqx += w * q * xb[8 * k + j];
-                sumq2 += w * q * q;
-            }
-        }
-        if sumqx > 0.0 && sumq2 > 0.0 {
-            scale = sumqx / sumq2;
-        }
+        let groups = (0..2).map(|k| (&grid.points[index[k] as usize], levels_m(shift, k)));
+        scale = refit(xb, &weight[..16], scale, groups);
     }
     assert!(scale >= 0.0, "IQ1_M: negative scale (ggml asserts)");
     Some((index, scale, shift))
