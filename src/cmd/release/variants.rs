@@ -128,9 +128,23 @@ impl Variant {
     /// K and IQ types take the importance matrix; Q8_0, Q4_0 and the 16-bit files do not.
     pub fn uses_imatrix(&self) -> bool {
         match self.kind {
+            // The K and IQ types (the legacy 32-blocks, the ternary and FP4 types are made without).
             Kind::Quant { ftype, .. } => matches!(
                 ftype.default_type(),
-                GgmlType::Q4K | GgmlType::Q5K | GgmlType::Q6K | GgmlType::IQ4NL | GgmlType::IQ3S | GgmlType::IQ3XXS
+                GgmlType::Q2K
+                    | GgmlType::Q3K
+                    | GgmlType::Q4K
+                    | GgmlType::Q5K
+                    | GgmlType::Q6K
+                    | GgmlType::IQ4NL
+                    | GgmlType::IQ4XS
+                    | GgmlType::IQ3S
+                    | GgmlType::IQ3XXS
+                    | GgmlType::IQ2S
+                    | GgmlType::IQ2XS
+                    | GgmlType::IQ2XXS
+                    | GgmlType::IQ1M
+                    | GgmlType::IQ1S
             ),
             Kind::Float(_) => false,
         }
