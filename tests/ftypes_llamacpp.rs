@@ -78,3 +78,44 @@ fn every_file_type_is_llama_quantizes_bytes_or_its_refusal() {
     println!("{checked} files or refusals equal llama-quantize's; not written yet: {missing:?}");
     assert!(checked >= 2 * 2 * 27, "{checked}");
 }
+
+/// A weight near f32's limit makes ggml's IQ1 search overflow and abort; we refuse it with an
+/// error that names the tensor, and write nothing.
+#[test]
+fn iq1_refuses_values_ggml_aborts_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_rwkv-convert");
+    let f32_gguf = dir.path().join("v7.f32.gguf");
+    let o = Command::new(bin)
+        .arg("convert")
+        .arg(root().join("golden/v7-bf16.pth"))
+        .args(["--to", "gguf"])
+        .arg(&f32_gguf)
+        .args(["--outtype", "f32", "--tokenizer", "world"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let name = "blk.0.channel_mix_value.weight";
+    let at = {
+        let f = convert::gguf::GgufFile::open(&f32_gguf).unwrap();
+        f.tensors.iter().find(|t| t.name == name).unwrap().range.start + 4 * 7
+    };
+    let mut bytes = std::fs::read(&f32_gguf).unwrap();
+    bytes[at..at + 4].copy_from_slice(&3e38f32.to_le_bytes());
+    std::fs::write(&f32_gguf, &bytes).unwrap();
+    let out = dir.path().join("iq1m.gguf");
+    let im = root().join("golden/gguf/imatrix/v7-bf16.imatrix.gguf");
+    let o = Command::new(bin)
+        .arg("quantize")
+        .arg(&f32_gguf)
+        .arg(&out)
+        .arg("IQ1_M")
+        .arg("--imatrix")
+        .arg(im)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains(name) && err.contains("too large") && !err.contains("panicked"), "{err}");
+    assert!(!out.exists());
+}

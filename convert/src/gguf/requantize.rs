@@ -67,6 +67,17 @@ pub fn convert_tensor(
                 if let Some(bad) = x.iter().position(|v| !v.is_finite()) {
                     return Err(Error::corrupt(format!("value {bad} is not finite ({})", x[bad])).tensor(&t.name));
                 }
+                // ggml's IQ1 searches overflow on values near f32's limit and abort (a negative
+                // scale); no model weight is that large, so refuse rather than crash.
+                if matches!(ty, GgmlType::IQ1S | GgmlType::IQ1M) {
+                    if let Some(bad) = x.iter().position(|v| v.abs() > 1e18) {
+                        return Err(Error::unsupported(format!(
+                            "value {bad} ({}) is too large for {ty}: ggml's search overflows and aborts on it",
+                            x[bad]
+                        ))
+                        .tensor(&t.name));
+                    }
+                }
                 let q = match qw {
                     Some(w) => x
                         .chunks(ne0)
