@@ -46,7 +46,7 @@ fn best_index(x: f32, d: f32) -> u8 {
 fn best_indices(x: &[f32; 32], d: f32) -> [u8; 32] {
     #[cfg(target_arch = "x86_64")]
     {
-        crate::sse2::nearest_codes32(x, &KVALUES.map(|k| k as f32 * d))
+        crate::sse2::mxfp4_codes32(x, &std::array::from_fn(|j| KVALUES[j] as f32 * d))
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

@@ -197,34 +197,42 @@ pub fn round_clamp16(x: &[f32], s: f32, lo: f32, hi: f32) -> [f32; 16] {
     out
 }
 
-/// For each of 32 values, the index of the first of the 16 `levels` nearest to it (a strictly
-/// smaller |level − x| wins; NaN never does): MXFP4's `best_index_mxfp4`, four values at a time.
+/// MXFP4's `best_index_mxfp4` for 32 values, four at a time. Its 16 levels are ±(0, 1, 2, 3, 4,
+/// 6, 8, 12)·d, and |(−k)·d − x| = |k·d − |x|| exactly (negation is exact), so the search runs
+/// over the eight magnitudes against |x| (a strictly smaller error wins, so the first of equals,
+/// the smaller magnitude, as in ggml's order) and the sign picks code j or 8 + j (0 stays 0:
+/// ggml's code 0 comes before the other zero, code 8). NaN matches no level: code 0.
 #[inline]
-pub fn nearest_codes32(x: &[f32; 32], levels: &[f32; 16]) -> [u8; 32] {
+pub fn mxfp4_codes32(x: &[f32; 32], magnitudes: &[f32; 8]) -> [u8; 32] {
     let mut out = [0u8; 32];
-    // SAFETY: SSE2 is always present on x86-64; loads within `x`, stores within `idx`.
+    // SAFETY: SSE2 is always present on x86-64; loads within `x`, stores within `lanes`.
     unsafe {
         let sign = _mm_set1_ps(-0.0);
-        let mut xv = [_mm_setzero_ps(); 8];
-        let mut best = [_mm_setzero_ps(); 8];
-        let mut idx = [_mm_setzero_si128(); 8];
+        let (mut ax, mut neg) = ([_mm_setzero_ps(); 8], [_mm_setzero_si128(); 8]);
+        let (mut best, mut idx) = ([_mm_setzero_ps(); 8], [_mm_setzero_si128(); 8]);
+        let m0 = _mm_set1_ps(magnitudes[0]);
         for k in 0..8 {
-            xv[k] = _mm_loadu_ps(x.as_ptr().add(4 * k));
-            best[k] = _mm_andnot_ps(sign, _mm_sub_ps(_mm_set1_ps(levels[0]), xv[k]));
+            let v = _mm_loadu_ps(x.as_ptr().add(4 * k));
+            ax[k] = _mm_andnot_ps(sign, v);
+            neg[k] = _mm_castps_si128(_mm_cmplt_ps(v, _mm_setzero_ps()));
+            best[k] = _mm_andnot_ps(sign, _mm_sub_ps(m0, ax[k]));
         }
-        for (i, &level) in levels.iter().enumerate().skip(1) {
-            let (lv, iv) = (_mm_set1_ps(level), _mm_set1_epi32(i as i32));
+        for (j, &m) in magnitudes.iter().enumerate().skip(1) {
+            let (mv, jv) = (_mm_set1_ps(m), _mm_set1_epi32(j as i32));
             for k in 0..8 {
-                let err = _mm_andnot_ps(sign, _mm_sub_ps(lv, xv[k]));
-                let m = _mm_cmplt_ps(err, best[k]);
-                best[k] = _mm_or_ps(_mm_and_ps(m, err), _mm_andnot_ps(m, best[k]));
-                let mi = _mm_castps_si128(m);
-                idx[k] = _mm_or_si128(_mm_and_si128(mi, iv), _mm_andnot_si128(mi, idx[k]));
+                let err = _mm_andnot_ps(sign, _mm_sub_ps(mv, ax[k]));
+                let better = _mm_cmplt_ps(err, best[k]);
+                best[k] = _mm_or_ps(_mm_and_ps(better, err), _mm_andnot_ps(better, best[k]));
+                let b = _mm_castps_si128(better);
+                idx[k] = _mm_or_si128(_mm_and_si128(b, jv), _mm_andnot_si128(b, idx[k]));
             }
         }
         let mut lanes = [0i32; 32];
         for k in 0..8 {
-            _mm_storeu_si128(lanes.as_mut_ptr().add(4 * k) as *mut __m128i, idx[k]);
+            // + 8 where the value is negative and the code is not 0.
+            let nonzero = _mm_cmpgt_epi32(idx[k], _mm_setzero_si128());
+            let eight = _mm_and_si128(_mm_and_si128(neg[k], nonzero), _mm_set1_epi32(8));
+            _mm_storeu_si128(lanes.as_mut_ptr().add(4 * k) as *mut __m128i, _mm_add_epi32(idx[k], eight));
         }
         for (o, l) in out.iter_mut().zip(lanes) {
             *o = l as u8;
