@@ -86,13 +86,19 @@ fn min_max(x: &[f32]) -> (f32, f32) {
     (min, max)
 }
 
-/// Q4_1 of one block, the plain loop of `quantize_row_q4_1_ref`; [`quantize_q4_1`] is the fast form.
-pub fn quantize_q4_1_ref(x: &[f32], out: &mut [u8]) {
+/// The block's min and the inverse of its scale (max − min)/nmax, both written as f16 (d, then
+/// min): the common start of Q4_1 and Q5_1.
+fn affine_header(x: &[f32], nmax: f32, out: &mut [u8]) -> (f32, f32) {
     let (min, max) = min_max(x);
-    let d = (max - min) / 15.0;
-    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let d = (max - min) / nmax;
     out[..2].copy_from_slice(&to_f16(d));
     out[2..4].copy_from_slice(&to_f16(min));
+    (min, if d != 0.0 { 1.0 / d } else { 0.0 })
+}
+
+/// Q4_1 of one block, the plain loop of `quantize_row_q4_1_ref`; [`quantize_q4_1`] is the fast form.
+pub fn quantize_q4_1_ref(x: &[f32], out: &mut [u8]) {
+    let (min, id) = affine_header(x, 15.0, out);
     for j in 0..QK / 2 {
         let q0 = (cvtt((x[j] - min) * id + 0.5) as i8).min(15) as u8;
         let q1 = (cvtt((x[j + 16] - min) * id + 0.5) as i8).min(15) as u8;
@@ -112,11 +118,7 @@ fn less_min(x: &[f32], min: f32) -> [f32; QK] {
 /// Q4_1 of one block: the same operations as [`quantize_q4_1_ref`], four values at a time.
 #[cfg(target_arch = "x86_64")]
 pub fn quantize_q4_1(x: &[f32], out: &mut [u8]) {
-    let (min, max) = min_max(x);
-    let d = (max - min) / 15.0;
-    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-    out[..2].copy_from_slice(&to_f16(d));
-    out[2..4].copy_from_slice(&to_f16(min));
+    let (min, id) = affine_header(x, 15.0, out);
     let q = crate::sse2::offset_codes32(&less_min(x, min), id, 0.5, 15);
     out[4..20].copy_from_slice(&crate::sse2::pack_nibbles32(&q));
 }
@@ -179,11 +181,7 @@ pub fn dequantize_q5_0(b: &[u8], y: &mut [f32]) {
 /// keeps the code's low byte without a min: 127 is no bound on a sign-extended byte).
 #[cfg(target_arch = "x86_64")]
 pub fn quantize_q5_1(x: &[f32], out: &mut [u8]) {
-    let (min, max) = min_max(x);
-    let d = (max - min) / 31.0;
-    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-    out[..2].copy_from_slice(&to_f16(d));
-    out[2..4].copy_from_slice(&to_f16(min));
+    let (min, id) = affine_header(x, 31.0, out);
     let q = crate::sse2::offset_codes32(&less_min(x, min), id, 0.5, 127);
     out[8..24].copy_from_slice(&crate::sse2::pack_low_nibbles32(&q));
     out[4..8].copy_from_slice(&crate::sse2::bit4_mask32(&q).to_le_bytes());
@@ -194,11 +192,7 @@ pub use quantize_q5_1_ref as quantize_q5_1;
 
 /// Q5_1 of one block, the plain loop of `quantize_row_q5_1_ref`; [`quantize_q5_1`] is the fast form.
 pub fn quantize_q5_1_ref(x: &[f32], out: &mut [u8]) {
-    let (min, max) = min_max(x);
-    let d = (max - min) / 31.0;
-    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-    out[..2].copy_from_slice(&to_f16(d));
-    out[2..4].copy_from_slice(&to_f16(min));
+    let (min, id) = affine_header(x, 31.0, out);
     let mut qh = 0u32;
     for j in 0..QK / 2 {
         let q0 = cvtt((x[j] - min) * id + 0.5) as u8 as u32;
