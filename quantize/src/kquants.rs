@@ -4,7 +4,7 @@
 use crate::prim::{from_f16, nearest_int, to_f16};
 
 pub const QK_K: usize = 256;
-const GROUP_MAX_EPS: f32 = 1e-15;
+pub(crate) const GROUP_MAX_EPS: f32 = 1e-15;
 
 /// Symmetric scale search (rmse_type 1); weights `qw` or, without them, `x²`. `l` gets
 /// values + nmax.

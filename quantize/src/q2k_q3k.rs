@@ -7,10 +7,8 @@
 //! four 32-value planes per 128 values), d and dmin (f16). Q3_K block (110 bytes): hmask[32] (the
 //! codes' third bit), qs[64] (their low two bits), scales[12] (sixteen 6-bit signed scales), d (f16).
 
-use crate::kquants::{make_qkx3_quants, make_qp_quants, make_qx_quants, QK_K};
+use crate::kquants::{make_qkx3_quants, make_qp_quants, make_qx_quants, GROUP_MAX_EPS, QK_K};
 use crate::prim::{from_f16, nearest_int, nearest_int_clamped16, to_f16};
-
-const GROUP_MAX_EPS: f32 = 1e-15;
 
 /// Pack Q2_K's 2-bit codes: byte i of each 32-byte group holds values i, i+32, i+64, i+96 of its
 /// 128 (shared with Q3_K's low bits).
@@ -129,25 +127,6 @@ pub fn dequantize_q2_k(b: &[u8], y: &mut [f32]) {
     }
 }
 
-/// `clamp(nearest_int(iscale·x), −nmax, nmax − 1)` of 16 values, as floats.
-fn codes16(x: &[f32], iscale: f32, nmax: i32) -> [f32; 16] {
-    // With |iscale·x| ≤ nmax, rounding in float (adding and removing 1.5·2²³) is `nearest_int`
-    // exactly, so finite values go four at a time.
-    #[cfg(target_arch = "x86_64")]
-    if x.iter().all(|v| v.is_finite()) {
-        return crate::sse2::round_clamp16(x, iscale, -nmax as f32, (nmax - 1) as f32);
-    }
-    codes16_plain(x, iscale, nmax)
-}
-
-fn codes16_plain(x: &[f32], iscale: f32, nmax: i32) -> [f32; 16] {
-    let mut q = [0f32; 16];
-    for (q, &v) in q.iter_mut().zip(x) {
-        *q = nearest_int(iscale * v).clamp(-nmax, nmax - 1) as f32;
-    }
-    q
-}
-
 /// `make_q3_quants`' candidate move of each value given the sums: the sums without it
 /// (Σw·x·l − w·x·lᵢ, Σw·l² − w·lᵢ²) and `nearest_int(x·sl2/slx)` before the clamp, each as
 /// ggml evaluates it (a loop over arrays, so it vectorizes).
@@ -183,7 +162,8 @@ fn make_q3_quants(nmax: i32, x: &[f32], l: &mut [i8]) -> f32 {
         return 0.0;
     }
     let iscale = -(nmax as f32) / max;
-    let qf = codes16(x, iscale, nmax);
+    let products: [f32; 16] = std::array::from_fn(|i| iscale * x[i]);
+    let qf = nearest_int_clamped16(&products, -nmax, nmax - 1).map(|q| q as f32);
     // The weights x² and the products w·x, once (ggml evaluates `w*x[i]*l` as (w·x)·l).
     let (mut w, mut wx) = ([0f32; 16], [0f32; 16]);
     for i in 0..16 {
@@ -340,34 +320,6 @@ pub fn dequantize_q3_k(b: &[u8], y: &mut [f32]) {
                     let code = ((q[k] >> shift) & 3) as i32 - if hmask[k] & bit != 0 { 0 } else { 4 };
                     y[128 * h + 32 * j + 16 * half + i] = dl * code as f32;
                 }
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The four-at-a-time codes equal the plain ones wherever they are used (|iscale·x| ≤ nmax).
-    #[test]
-    fn fast_codes_equal_the_plain_ones() {
-        let mut s = 0x2545_f491u32;
-        for case in 0..20_000 {
-            let mut x = [0f32; 16];
-            for v in x.iter_mut() {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                *v = (s as f32 / u32::MAX as f32 - 0.5) * [1e-30f32, 1e-3, 1.0, 3e30][case % 4];
-            }
-            if case % 5 == 0 {
-                x[case % 16] = (x[(case + 1) % 16] * 8.0).round() / 8.0; // ties after scaling
-            }
-            let max = x.iter().fold(0f32, |m, &v| if v.abs() > m.abs() { v } else { m });
-            for nmax in [4, 32] {
-                let iscale = -(nmax as f32) / max;
-                assert_eq!(codes16(&x, iscale, nmax), codes16_plain(&x, iscale, nmax), "case {case}");
             }
         }
     }
