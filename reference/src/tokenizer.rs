@@ -297,7 +297,7 @@ impl TextTokenizer {
         Ok(match vocab {
             Vocab::World if rows >= WorldTokenizer::world().len() => TextTokenizer::World(WorldTokenizer::shared()),
             Vocab::World => TextTokenizer::World(Arc::new(WorldTokenizer::world_cut(rows))),
-            Vocab::Bpe(v) if v.name == Vocab::neox().name() => TextTokenizer::Bpe(BpeTokenizer::neox()),
+            Vocab::Bpe(_) if vocab.is_neox() => TextTokenizer::Bpe(BpeTokenizer::neox()),
             Vocab::Bpe(v) => TextTokenizer::Bpe(Arc::new(BpeTokenizer::new(v)?)),
         })
     }

@@ -23,7 +23,7 @@ pub fn key_values(vocab: &Vocab, rows: usize) -> Vec<(String, Value)> {
         Vocab::Bpe(bpe) => {
             let (tokens, types) = bpe.gguf_tokens(rows);
             let mut kv = vec![("tokenizer.ggml.model".into(), Value::Str("gpt2".into()))];
-            if vocab.name() == Vocab::neox().name() {
+            if vocab.is_neox() {
                 kv.push(("tokenizer.ggml.pre".into(), Value::Str(NEOX_PRE.into())));
             }
             kv.extend([

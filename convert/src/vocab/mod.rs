@@ -13,6 +13,8 @@ pub use world::{parse, python_bytes_repr_inner, world, WORLD_VOCAB};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
+const NEOX_NAME: &str = "GPT-NeoX-20B";
+
 /// The GPT-NeoX-20B tokenizer of the RWKV-4 Pile models, as Hugging Face `tokenizers` JSON
 /// (`convert/vocab/20B_tokenizer.json`; origin and licences in `convert/vocab/NOTICE.md`).
 pub const NEOX_TOKENIZER_JSON: &[u8] = include_bytes!("../../vocab/20B_tokenizer.json");
@@ -44,7 +46,7 @@ impl Vocab {
         static NEOX: OnceLock<Arc<BpeVocab>> = OnceLock::new();
         Vocab::Bpe(
             NEOX.get_or_init(|| {
-                Arc::new(BpeVocab::parse("GPT-NeoX-20B", NEOX_TOKENIZER_JSON.to_vec()).expect("the shipped tokenizer"))
+                Arc::new(BpeVocab::parse(NEOX_NAME, NEOX_TOKENIZER_JSON.to_vec()).expect("the shipped tokenizer"))
             })
             .clone(),
         )
@@ -93,6 +95,12 @@ impl Vocab {
 
     pub fn is_world(&self) -> bool {
         matches!(self, Vocab::World)
+    }
+
+    /// GPT-NeoX-20B's vocabulary (the shipped file, or a `tokenizer.json` with its tokens and
+    /// merges, which [`Vocab::from_json_file`] names after it).
+    pub fn is_neox(&self) -> bool {
+        matches!(self, Vocab::Bpe(b) if b.name == NEOX_NAME)
     }
 
     /// Can a model of `rows` rows use it? Every id must have a row; World is cut to a test
