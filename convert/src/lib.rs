@@ -2,7 +2,9 @@
 //! (`torch`, `gguf::import`, `hf::read`), chosen by [`load`], builds the `Model` (BlinkDL names,
 //! bytes left in the source's map) through the version tables in [`arch`]; a writer
 //! (`gguf::export`, `hf`) maps it out through the same tables, streaming each tensor through
-//! [`emit`] into an [`output`] file. Nothing below a reader imports it back.
+//! [`emit`] into an [`output`] file. Fine-tunes ([`tuning`]) are read beside it: LoRA/PiSSA
+//! adapters merge into the `Model` before anything consumes it; state-tuned states go to the
+//! engine. Nothing below a reader imports it back.
 
 pub mod arch;
 pub mod dtype;
@@ -16,6 +18,7 @@ pub mod output;
 pub mod synth;
 pub mod tensor;
 pub mod torch;
+pub mod tuning;
 pub mod vocab;
 
 pub use dtype::DType;

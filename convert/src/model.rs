@@ -81,6 +81,11 @@ impl Model {
         self.index.get(name).map(|&i| &self.tensors[i])
     }
 
+    /// Where the tensor `name` is in [`Model::tensors`].
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
     pub fn n_params(&self) -> u64 {
         self.tensors.iter().map(|t| t.numel() as u64).sum()
     }

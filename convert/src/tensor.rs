@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 #[derive(Clone)]
 pub enum Bytes {
-    /// A range of a memory-mapped file: nothing is read until the bytes are used.
+    /// A range of the model's own file, memory-mapped: nothing is read until the bytes are used.
+    /// Writers copy such ranges from `Model::path` directly, so only that file's map goes here.
     Mapped {
         map: Arc<Mmap>,
         range: Range<usize>,
@@ -21,6 +22,12 @@ pub enum Bytes {
         buf: Arc<Vec<u8>>,
         range: Range<usize>,
     },
+    /// A range of a scratch file the process made (merged fine-tunes): mapped like the model's
+    /// own bytes, so its pages can be let go, but not from the model's file.
+    Scratch {
+        map: Arc<Mmap>,
+        range: Range<usize>,
+    },
 }
 
 impl Bytes {
@@ -29,6 +36,7 @@ impl Bytes {
             Bytes::Mapped { map, range } => &map[range.clone()],
             Bytes::Owned(v) => v,
             Bytes::Shared { buf, range } => &buf[range.clone()],
+            Bytes::Scratch { map, range } => &map[range.clone()],
         }
     }
     pub fn len(&self) -> usize {
@@ -36,6 +44,7 @@ impl Bytes {
             Bytes::Mapped { range, .. } => range.len(),
             Bytes::Owned(v) => v.len(),
             Bytes::Shared { range, .. } => range.len(),
+            Bytes::Scratch { range, .. } => range.len(),
         }
     }
     pub fn is_empty(&self) -> bool {
@@ -46,7 +55,7 @@ impl Bytes {
     /// model never keeps more than about one tensor resident.
     pub fn release_pages(&self) {
         #[cfg(unix)]
-        if let Bytes::Mapped { map, range } = self {
+        if let Bytes::Mapped { map, range } | Bytes::Scratch { map, range } = self {
             // SAFETY: the map is read-only and file-backed: dropped pages are re-read from the
             // file unchanged, so no borrowed slice ever sees different bytes.
             let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, range.start, range.len()) };
@@ -65,6 +74,7 @@ impl fmt::Debug for Bytes {
             Bytes::Mapped { range, .. } => write!(f, "Mapped({range:?})"),
             Bytes::Owned(v) => write!(f, "Owned({} bytes)", v.len()),
             Bytes::Shared { range, .. } => write!(f, "Shared({range:?})"),
+            Bytes::Scratch { range, .. } => write!(f, "Scratch({range:?})"),
         }
     }
 }

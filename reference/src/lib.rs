@@ -56,21 +56,43 @@ impl Options {
 /// A loaded model of any version.
 pub struct Engine {
     model: Box<dyn Rwkv>,
+    version: Version,
+    /// What [`Engine::new_state`] starts from when not the model's own (a state-tuned state).
+    initial: Option<State>,
 }
 
 impl Engine {
     pub fn load(model: &Model, options: &Options) -> Result<Engine> {
-        let model: Box<dyn Rwkv> = match model.version {
+        let version = model.version;
+        let model: Box<dyn Rwkv> = match version {
             Version::V4 => Box::new(v4::RwkvV4::load(model, options)?),
             Version::V5_0 | Version::V5_1 | Version::V5_2 => Box::new(v5::RwkvV5::load(model, options)?),
             Version::V6 => Box::new(v6::RwkvV6::load(model, options)?),
             Version::V7 => Box::new(v7::RwkvV7::load(model)?),
         };
-        Ok(Engine { model })
+        Ok(Engine { model, version, initial: None })
     }
 
+    /// The state every sequence starts from: the model's own (zeros, or a state-tuned v6 file's
+    /// `time_state`), or the one [`Engine::start_from`] set.
     pub fn new_state(&self) -> State {
-        self.model.new_state()
+        self.initial.clone().unwrap_or_else(|| self.model.new_state())
+    }
+
+    /// Start every sequence from `state` (shaped as [`Engine::new_state`]'s) from now on.
+    pub fn start_from(&mut self, state: State) {
+        let fresh = self.model.new_state();
+        assert!(
+            state.tensors.iter().map(|t| t.shape()).eq(fresh.tensors.iter().map(|t| t.shape())),
+            "a state of this model's shapes"
+        );
+        self.initial = Some(state);
+    }
+
+    /// The state a state-tuning file gives this model: its trained WKV states in the engine's
+    /// layout, token shifts zero. The file must fit the model ([`TunedState::check`]).
+    pub fn tuned_state(&self, tuned: &convert::tuning::TunedState) -> State {
+        State::from_tuned(&self.model.new_state(), self.version, tuned)
     }
 
     /// Run `tokens` from `state` (moving it past them) and return the final hidden state of every

@@ -1,6 +1,8 @@
 //! Recurrent state: a flat list of f32 tensors in the official package's order (v4: five per
 //! layer; v5–v7: three per layer), so it can be compared with and exchanged as a file.
 
+use convert::arch::Version;
+use convert::tuning::TunedState;
 use convert::{Error, Result};
 use ndarray::ArrayD;
 use safetensors::{tensor::TensorView, Dtype, SafeTensors};
@@ -49,6 +51,38 @@ impl State {
             t.as_slice_mut().expect("contiguous").copy_from_slice(&vals);
         }
         Ok(out)
+    }
+}
+
+/// A trained `time_state` `[H, N, N]` in the layout the engine (as the official package) keeps a
+/// layer's WKV state in. RWKV-5/6 train it `[head][value][key]` and the package transposes the
+/// last two axes when it loads one (`model.py`: `time_state.transpose(1,2)`); RWKV-7 trains it in
+/// the package's own `[head][value][key]` state layout, and RWKV-Runner loads it as it is.
+pub fn wkv_from_time_state(version: Version, trained: &[f32], heads: usize, n: usize) -> Vec<f32> {
+    if version == Version::V7 {
+        return trained.to_vec();
+    }
+    let mut out = vec![0f32; trained.len()];
+    for h in 0..heads {
+        let (src, dst) = (&trained[h * n * n..(h + 1) * n * n], &mut out[h * n * n..(h + 1) * n * n]);
+        for p in 0..n {
+            for q in 0..n {
+                dst[q * n + p] = src[p * n + q];
+            }
+        }
+    }
+    out
+}
+
+impl State {
+    /// `fresh` (a model's new state) started from the trained states of `tuned` instead of zeros,
+    /// `version` saying which way round they are ([`wkv_from_time_state`]).
+    pub fn from_tuned(fresh: &State, version: Version, tuned: &TunedState) -> State {
+        let mut s = fresh.clone();
+        for (i, layer) in tuned.layers.iter().enumerate() {
+            s.slot(3 * i + 1).copy_from_slice(&wkv_from_time_state(version, layer, tuned.heads, tuned.head_size));
+        }
+        s
     }
 }
 

@@ -7,6 +7,7 @@ use crate::ops::{self, sigmoid, silu};
 use crate::state::State;
 use crate::weights::{Embedding, Weights};
 use crate::{Kernel, Options};
+use convert::arch::Version;
 use convert::{Model, Result};
 use ndarray::{s, Array2, ArrayView2};
 
@@ -73,18 +74,10 @@ impl RwkvV6 {
                         .reversed_axes(),
                 )
             };
+            // A state-tuned model file (RWKV-PEFT's merge_state.py) starts from its own states,
+            // as the package starts it.
             let initial_state = if w.has(&a("time_state")) {
-                // Stored [head][value][key]; the package transposes the last two axes.
-                let ts = w.vec(&a("time_state"))?;
-                let mut out = vec![0f32; ts.len()];
-                for hh in 0..h {
-                    for p in 0..n {
-                        for q in 0..n {
-                            out[hh * n * n + q * n + p] = ts[hh * n * n + p * n + q];
-                        }
-                    }
-                }
-                Some(out)
+                Some(crate::state::wkv_from_time_state(Version::V6, &w.vec(&a("time_state"))?, h, n))
             } else {
                 None
             };

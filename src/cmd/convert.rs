@@ -37,7 +37,7 @@ pub struct Args {
     #[arg(long)]
     pub force: bool,
     #[command(flatten)]
-    pub tokenizer: super::TokenizerArg,
+    pub model_args: super::ModelArgs,
 }
 
 fn parse_size(s: &str) -> Option<u64> {
@@ -60,7 +60,7 @@ fn run_hf(args: &Args) -> Result<()> {
     if args.out.join("config.json").exists() && !args.force {
         bail!("{} already holds a model; pass --force to overwrite it", args.out.display());
     }
-    let model = args.tokenizer.open(&args.model)?;
+    let model = args.model_args.open(&args.model)?;
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} tensors [{elapsed_precise}]").expect("template"),
@@ -89,7 +89,7 @@ fn run_hf(args: &Args) -> Result<()> {
 /// (what llama.cpp's converter would write), then `quantize` on it, as llama-quantize would.
 fn run_quantized(args: &Args, ftype: quantize::ftype::FileType) -> Result<()> {
     super::check_output(&args.out, args.force)?;
-    let model = args.tokenizer.open(&args.model)?;
+    let model = args.model_args.open(&args.model)?;
     let name =
         args.name.clone().unwrap_or_else(|| args.out.file_stem().unwrap_or_default().to_string_lossy().into_owned());
     let bar = ProgressBar::new(0);
@@ -129,7 +129,7 @@ pub fn run(args: Args) -> Result<()> {
         );
     };
     super::check_output(&args.out, args.force)?;
-    let model = args.tokenizer.open(&args.model)?;
+    let model = args.model_args.open(&args.model)?;
     let name =
         args.name.clone().unwrap_or_else(|| args.out.file_stem().unwrap_or_default().to_string_lossy().into_owned());
     let (writer, tensors) = plan(&model, outtype, &name)?;

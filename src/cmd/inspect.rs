@@ -69,7 +69,7 @@ fn to_json(m: &Model) -> serde_json::Value {
         .map(|t| {
             let offset = match &t.data {
                 Bytes::Mapped { range, .. } => json!(range.start),
-                Bytes::Owned(_) | Bytes::Shared { .. } => serde_json::Value::Null,
+                Bytes::Owned(_) | Bytes::Shared { .. } | Bytes::Scratch { .. } => serde_json::Value::Null,
             };
             json!({ "name": t.name, "dtype": t.dtype, "shape": t.shape, "bytes": t.data.len(), "offset": offset })
         })

@@ -1,6 +1,6 @@
 //! `rwkv-convert logits MODEL --tokens 0,510,... [--mode sequence|token] --out FILE.safetensors`
 
-use super::{check_output, load_state, EngineArgs};
+use super::{check_output, EngineArgs};
 use anyhow::{bail, Result};
 use reference::state::save_f32;
 use std::collections::HashMap;
@@ -18,9 +18,6 @@ pub struct Args {
     /// Output safetensors: f32 `logits` [T, vocab] and the final state `state.{i}`.
     #[arg(long)]
     pub out: PathBuf,
-    /// Start from this state (a safetensors file with `state.{i}`, e.g. from an earlier `--out`).
-    #[arg(long)]
-    pub state: Option<PathBuf>,
     #[arg(long)]
     pub force: bool,
     #[command(flatten)]
@@ -33,7 +30,7 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(&bad) = args.tokens.iter().find(|&&t| t as usize >= engine.vocab()) {
         bail!("token id {bad} is outside the model's vocabulary of {}", engine.vocab());
     }
-    let mut state = load_state(&engine, args.state.as_ref())?;
+    let mut state = engine.new_state();
     let logits = match args.mode.as_str() {
         "sequence" => engine.logits_seq(&args.tokens, &mut state),
         _ => engine.logits_tok(&args.tokens, &mut state),

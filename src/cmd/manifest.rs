@@ -45,6 +45,23 @@ pub struct SourceEntry {
     pub file: String,
     #[serde(flatten)]
     pub digests: Digests,
+    /// Adapters merged into the source (`--lora`), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adapters: Vec<AdapterEntry>,
+}
+
+/// A LoRA/PiSSA adapter merged into a release's source.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AdapterEntry {
+    pub file: String,
+    pub blake3: String,
+    /// `lora` or `pissa`.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f32>,
+    /// A PiSSA adapter's init file, and its blake3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<(String, String)>,
 }
 
 pub const FILE: &str = "manifest.json";

@@ -12,6 +12,7 @@ pub mod run;
 pub mod synth;
 pub mod verify;
 
+use ::convert::tuning::AdapterSpec;
 use ::convert::vocab::Vocab;
 use ::convert::Model;
 use anyhow::{anyhow, bail, Context, Result};
@@ -26,25 +27,75 @@ pub fn out(text: &str) {
     let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
 }
 
-/// `--tokenizer`, on every command that tokenizes text or writes tokenizer data.
+/// How a model is opened, on every command that reads one: `--tokenizer` and the adapters
+/// merged into it (`--lora`).
 #[derive(clap::Args, Clone, Default)]
-pub struct TokenizerArg {
+pub struct ModelArgs {
     /// The model's tokenizer: `world`, `neox` (GPT-NeoX-20B, the RWKV-4 Pile models') or a
     /// tokenizer.json. Default: the file's own (GGUF, HF folder), else by vocabulary size
     /// (65536: World; 50277: GPT-NeoX-20B).
     #[arg(long, value_name = "world|neox|PATH")]
     pub tokenizer: Option<String>,
+    /// Merge a LoRA or PiSSA adapter (RWKV-PEFT / RWKV-LM-LoRA `.pth`) into the model first, as
+    /// RWKV-PEFT's merge.py does (W + B·A·α/r in f32, then the model's type). Repeatable: merged
+    /// in order. Tensors the adapter carries whole replace the model's.
+    #[arg(long, value_name = "ADAPTER.pth")]
+    pub lora: Vec<PathBuf>,
+    /// LoRA's α (not recorded in adapter files): once for every --lora, or once per --lora in
+    /// order. Default 16, merge.py's default; RWKV-PEFT's run_lora.sh trains with 32.
+    #[arg(long, value_name = "A")]
+    pub lora_alpha: Vec<f32>,
+    /// A PiSSA adapter's init file (init_pissa.pth): once per --lora, in order; makes those
+    /// merges PiSSA (W − B₀·A₀ rounded to bf16, plus B·A).
+    #[arg(long, value_name = "INIT.pth")]
+    pub lora_init: Vec<PathBuf>,
 }
 
-impl TokenizerArg {
-    /// Open a model with this tokenizer (checked to fit its vocabulary).
+impl ModelArgs {
+    /// Open a model with this tokenizer (checked to fit its vocabulary) and these adapters merged.
     pub fn open(&self, path: &Path) -> Result<Model> {
         let mut model = Model::open(path)?;
         if let Some(arg) = &self.tokenizer {
             let vocab = Vocab::from_arg(arg).map_err(|e| anyhow!("--tokenizer {e}"))?;
             model.set_vocab(vocab)?;
         }
+        for spec in self.adapters()? {
+            let summary = model.merge_adapter(&spec)?;
+            if spec.alpha.is_none() && spec.pissa_init.is_none() {
+                eprintln!(
+                    "note: no --lora-alpha given for {}: α = {} (merge.py's default); the α it was trained with is \
+                     not in the file",
+                    spec.path.display(),
+                    ::convert::tuning::lora::DEFAULT_ALPHA
+                );
+            }
+            eprintln!("merged {}", summary.describe());
+        }
         Ok(model)
+    }
+
+    /// `--lora` with its α or PiSSA init, paired as the options describe.
+    pub fn adapters(&self) -> Result<Vec<AdapterSpec>> {
+        let n = self.lora.len();
+        let alpha = |i: usize| match self.lora_alpha.len() {
+            0 => Ok(None),
+            1 => Ok(Some(self.lora_alpha[0])),
+            k if k == n => Ok(Some(self.lora_alpha[i])),
+            k => bail!("--lora-alpha is given {k} times for {n} --lora: give it once, or once per --lora"),
+        };
+        if !(self.lora_init.is_empty() || self.lora_init.len() == n) {
+            bail!(
+                "--lora-init is given {} times for {n} --lora: give it once per --lora, in order",
+                self.lora_init.len()
+            );
+        }
+        (0..n)
+            .map(|i| {
+                let pissa_init = self.lora_init.get(i).cloned();
+                let alpha = if pissa_init.is_some() && self.lora_alpha.len() <= 1 { None } else { alpha(i)? };
+                Ok(AdapterSpec { path: self.lora[i].clone(), alpha, pissa_init })
+            })
+            .collect()
     }
 }
 
@@ -58,15 +109,20 @@ pub struct EngineArgs {
     /// WKV kernel: `fast` (parallel over heads) or `plain` (the readable reference).
     #[arg(long, default_value = "fast", value_parser = ["fast", "plain"])]
     pub kernel: String,
+    /// Start from this state: a state-tuning `.pth` (`blocks.N.att.time_state`, RWKV-5/6/7), or
+    /// a state rwkv-convert saved (safetensors with `state.{i}`: `logits --out`, `run --save-state`).
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
     #[command(flatten)]
-    pub tokenizer: TokenizerArg,
+    pub model: ModelArgs,
 }
 
 impl EngineArgs {
     pub fn load(&self, path: &Path) -> Result<(Model, Engine)> {
-        let model = self.tokenizer.open(path)?;
+        let model = self.model.open(path)?;
         let mut engine = Engine::load(&model, &Options { pure_f32_ln0: self.pure_f32_ln0 })?;
         engine.set_kernel(if self.kernel == "plain" { Kernel::Plain } else { Kernel::Fast });
+        start_state(&mut engine, &model, self.state.as_deref())?;
         Ok((model, engine))
     }
 }
@@ -79,13 +135,23 @@ pub fn check_output(path: &Path, force: bool) -> Result<()> {
     Ok(())
 }
 
-/// Load a saved state, checked against the model's own state shapes.
-pub fn load_state(engine: &Engine, path: Option<&PathBuf>) -> Result<reference::State> {
-    let fresh = engine.new_state();
-    match path {
-        None => Ok(fresh),
-        Some(p) => reference::State::load(p, &fresh).with_context(|| "loading the initial state".to_string()),
-    }
+/// Make `engine` start every sequence from the state in `path` (none: the model's own): a
+/// state-tuning torch file, checked to fit `model`, or the engine's own safetensors state.
+pub fn start_state(engine: &mut Engine, model: &Model, path: Option<&Path>) -> Result<()> {
+    let Some(path) = path else { return Ok(()) };
+    let mut head = [0u8; 16];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .with_context(|| format!("reading the state {}", path.display()))?;
+    let state = if ::convert::torch::sniff(&head[..n]) == ::convert::torch::FileKind::Other {
+        reference::State::load(path, &engine.new_state()).context("loading the initial state")?
+    } else {
+        let tuned = ::convert::tuning::TunedState::open(path)?;
+        tuned.check(model)?;
+        engine.tuned_state(&tuned)
+    };
+    engine.start_from(state);
+    Ok(())
 }
 
 /// The tokenizer text is encoded with for `model` ([`Model::tokenizer`]: chosen, the file's own,

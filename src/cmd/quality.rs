@@ -31,8 +31,12 @@ pub struct EvalArgs {
     /// At most this many evaluation tokens (the source's log-probabilities are kept for each).
     #[arg(long, default_value_t = DEFAULT_EVAL_TOKENS)]
     pub eval_tokens: usize,
+    /// Start every sequence of source and candidate alike from this state (a state-tuning `.pth`
+    /// or an rwkv-convert state file): measures the fine-tune as it is used.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<std::path::PathBuf>,
     #[command(flatten)]
-    pub tokenizer: super::TokenizerArg,
+    pub model: super::ModelArgs,
 }
 
 impl EvalArgs {
@@ -115,9 +119,11 @@ pub fn measure(base: &Baseline, inputs: &EvalInputs, candidate: &Engine) -> Resu
     Ok(Measured { quality, lambada })
 }
 
-/// Load any model file for the engine, with `--tokenizer` applied.
-pub fn load(path: &Path, tokenizer: &super::TokenizerArg) -> Result<(Model, Engine)> {
-    let model = tokenizer.open(path)?;
-    let engine = Engine::load(&model, &Default::default())?;
+/// Load any model file for the engine, opened as `args` say (the source: `--tokenizer`, `--lora`;
+/// a candidate: as it is), starting from `state`.
+pub fn load(path: &Path, args: &super::ModelArgs, state: Option<&Path>) -> Result<(Model, Engine)> {
+    let model = args.open(path)?;
+    let mut engine = Engine::load(&model, &Default::default())?;
+    super::start_state(&mut engine, &model, state)?;
     Ok((model, engine))
 }

@@ -1,6 +1,6 @@
 //! `rwkv-convert run MODEL --prompt TEXT`: generate text, streamed as it comes.
 
-use super::{load_state, text_tokenizer, EngineArgs};
+use super::{text_tokenizer, EngineArgs};
 use anyhow::Result;
 use reference::sample::{sample, Rng};
 use std::io::Write;
@@ -20,9 +20,6 @@ pub struct Args {
     pub top_p: f32,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Start from this state (safetensors with `state.{i}`).
-    #[arg(long)]
-    pub state: Option<PathBuf>,
     /// Save the state after generation here.
     #[arg(long)]
     pub save_state: Option<PathBuf>,
@@ -33,7 +30,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let (model, engine) = args.engine.load(&args.model)?;
     let tokenizer = text_tokenizer(&model)?;
-    let mut state = load_state(&engine, args.state.as_ref())?;
+    let mut state = engine.new_state();
     let prompt = tokenizer.encode(&args.prompt).map_err(|e| anyhow::anyhow!("--prompt: {e}"))?;
     let mut rng = Rng::new(args.seed);
     let mut stdout = std::io::stdout().lock();

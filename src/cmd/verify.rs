@@ -48,13 +48,14 @@ pub fn run(args: Args) -> Result<()> {
         return Ok(());
     }
     let (source, candidate) = (args.source.as_ref().expect("clap"), args.candidate.as_ref().expect("clap"));
-    let (model, engine) = load(source, &args.eval.tokenizer)?;
+    let state = args.eval.state.as_deref();
+    let (model, engine) = load(source, &args.eval.model, state)?;
     let inputs = args.eval.inputs(&model)?;
     let base = baseline(&engine, &inputs);
     // Only the source's outputs are kept: its weights (the map) go before the candidate's come.
     drop(engine);
     drop(model);
-    let (_, cand) = load(candidate, &Default::default())?;
+    let (_, cand) = load(candidate, &Default::default(), state)?;
     let m = measure(&base, &inputs, &cand)?;
     let kl = m.quality.map(|q| q.kl_mean);
     if args.json {

@@ -99,6 +99,21 @@ pub fn render(c: &CardInput) -> String {
         c.manifest.source.as_ref().map_or("?", |s| s.file.as_str()),
         env!("CARGO_PKG_VERSION"),
     );
+    if let Some(src) = &c.manifest.source {
+        for a in &src.adapters {
+            let how = match (a.alpha, &a.init) {
+                (Some(alpha), _) => format!("LoRA adapter `{}` (α {alpha}): W + B·A·α/r", a.file),
+                (None, Some((init, _))) => format!("PiSSA adapter `{}` (init `{init}`): bf16(W − B₀·A₀) + B·A", a.file),
+                (None, None) => format!("adapter `{}`", a.file),
+            };
+            let _ = writeln!(
+                s,
+                "Merged into the source before conversion: the {how}, in f32 as RWKV-PEFT's merge.py computes it \
+                 (blake3 `{}`).\n",
+                &a.blake3[..16]
+            );
+        }
+    }
     if !convert::arch::gguf::llama_cpp_loads(c.model.version) {
         let _ = writeln!(
             s,

@@ -203,7 +203,7 @@ fn remove_stale_temporaries(dir: &Path, name: &str) -> Result<usize> {
 fn source_entry(path: &Path) -> Result<SourceEntry> {
     let file = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
     if !path.is_dir() {
-        return Ok(SourceEntry { file, digests: digest(path)? });
+        return Ok(SourceEntry { file, digests: digest(path)?, adapters: Vec::new() });
     }
     let mut names: Vec<PathBuf> =
         std::fs::read_dir(path)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
@@ -221,7 +221,26 @@ fn source_entry(path: &Path) -> Result<SourceEntry> {
         blake3: b3.finalize().to_hex().to_string(),
         sha256: format!("{:x}", sha2::Digest::finalize(sha)),
     };
-    Ok(SourceEntry { file, digests })
+    Ok(SourceEntry { file, digests, adapters: Vec::new() })
+}
+
+/// What `--lora` merged into the source, for the manifest (and so for every recipe).
+fn adapter_entries(args: &super::ModelArgs) -> Result<Vec<super::manifest::AdapterEntry>> {
+    let name = |p: &Path| p.file_name().unwrap_or_default().to_string_lossy().into_owned();
+    args.adapters()?
+        .iter()
+        .map(|a| {
+            let init =
+                a.pissa_init.as_ref().map(|p| Ok::<_, anyhow::Error>((name(p), digest(p)?.blake3))).transpose()?;
+            Ok(super::manifest::AdapterEntry {
+                file: name(&a.path),
+                blake3: digest(&a.path)?.blake3,
+                kind: if init.is_some() { "pissa" } else { "lora" }.to_string(),
+                alpha: init.is_none().then(|| a.alpha.unwrap_or(convert::tuning::lora::DEFAULT_ALPHA)),
+                init,
+            })
+        })
+        .collect()
 }
 
 impl Args {
@@ -267,8 +286,9 @@ pub fn run(args: Args) -> Result<()> {
     if stale > 0 {
         eprintln!("removed {stale} temporary files left by an interrupted run");
     }
-    let model = args.eval.tokenizer.open(args.model())?;
-    let source = source_entry(args.model())?;
+    let model = args.eval.model.open(args.model())?;
+    let mut source = source_entry(args.model())?;
+    source.adapters = adapter_entries(&args.eval.model)?;
     let mut manifest = match Manifest::load(dir)? {
         Some(m) if !args.force && m.source.as_ref() == Some(&source) && m.name == args.name() => m,
         Some(_) if !args.force => bail!(
@@ -280,7 +300,11 @@ pub fn run(args: Args) -> Result<()> {
     manifest.tool = format!("rwkv-convert {}", env!("CARGO_PKG_VERSION"));
     manifest.name = args.name().to_string();
     manifest.source = Some(source.clone());
-    let source_id = format!("{} (blake3 {})", source.file, &source.digests.blake3[..16]);
+    let mut source_id = format!("{} (blake3 {})", source.file, &source.digests.blake3[..16]);
+    for a in &source.adapters {
+        let alpha = a.alpha.map_or(String::new(), |x| format!(", α {x}"));
+        source_id += &format!(" + {} {} (blake3 {}{alpha})", a.kind, a.file, &a.blake3[..16]);
+    }
 
     let multi = MultiProgress::new();
     let overall = multi.add(ProgressBar::new(set.len() as u64));
@@ -409,10 +433,15 @@ pub fn run(args: Args) -> Result<()> {
 
     // 5. Quality, against the source.
     let inputs = args.eval.inputs(&model)?;
-    let evaluation = (!inputs.describe.is_empty()).then(|| inputs.describe.clone());
+    let state = args.eval.state.as_deref();
+    let mut evaluation = (!inputs.describe.is_empty()).then(|| inputs.describe.clone());
+    if let (Some(e), Some(p)) = (&mut evaluation, state) {
+        let id = &digest(p)?.blake3[..16];
+        *e += &format!(", from the state {} (blake3 {id})", p.file_name().unwrap_or_default().to_string_lossy());
+    }
     let mut source_measured = None;
     if evaluation.is_some() {
-        source_measured = Some(measure_all(&job, &set, &model, &inputs, &evaluation, &multi)?);
+        source_measured = Some(measure_all(&job, &set, &model, &inputs, &evaluation, state, &multi)?);
     }
 
     // 6. The card, then the manifest over everything.
@@ -454,6 +483,7 @@ fn measure_all(
     model: &Model,
     inputs: &EvalInputs,
     evaluation: &Option<String>,
+    state: Option<&Path>,
     multi: &MultiProgress,
 ) -> Result<Measured> {
     let same_eval = job.manifest.lock().expect("manifest").evaluation == *evaluation;
@@ -467,7 +497,8 @@ fn measure_all(
     let bar = multi.add(ProgressBar::new(todo.len() as u64 + 1));
     bar.set_style(style("{msg:>12} {bar:40} {pos}/{len} models [{elapsed_precise}, eta {eta}]"));
     bar.set_message("measuring");
-    let engine = reference::Engine::load(model, &Default::default())?;
+    let mut engine = reference::Engine::load(model, &Default::default())?;
+    super::start_state(&mut engine, model, state)?;
     let base: Baseline = baseline(&engine, inputs);
     drop(engine);
     // The source's weights are not needed again: let their pages go, so that each file is
@@ -498,7 +529,7 @@ fn measure_all(
         let measured = match twin_measured {
             Some(m) => m,
             None => {
-                let (_, cand) = super::quality::load(&job.dir.join(&file), &Default::default())?;
+                let (_, cand) = super::quality::load(&job.dir.join(&file), &Default::default(), state)?;
                 measure(&base, inputs, &cand)?
             }
         };

@@ -1,0 +1,282 @@
+//! LoRA and PiSSA adapters (RWKV-PEFT, RWKV-LM-LoRA) merged into a model as RWKV-PEFT's
+//! `merge/merge.py` merges them, but in f32 and rounded once:
+//!
+//! - LoRA: `W' = W + B·A·α/r`, for every `X.weight` of the base with `X.lora_A` [r, in] and
+//!   `X.lora_B` [out, r] in the adapter (r = B's columns; α is not in the file);
+//! - PiSSA: `W' = bf16(W − B₀·A₀) + B·A`, with `B₀`, `A₀` from the init file the training wrote
+//!   (`X.init_lora_A/B`, or `model.X.…` as merge.py looks them up). The residual is rounded to
+//!   bf16 because that is the weight the adapter was trained against (RWKV-PEFT trains in bf16,
+//!   and merge.py rounds it so too).
+//!
+//! The merged matrix takes the base tensor's float type (f32 for a quantized base). Any other
+//! tensor the adapter carries (trained `time_*`, `ln*`, `emb`, `head`) replaces the base one.
+//! Several adapters apply one after another, as repeated runs of merge.py would.
+
+use super::scratch::Scratch;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::tensor::{shape_string, Tensor};
+use crate::torch::TorchCheckpoint;
+use half::bf16;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// merge.py's `--lora_alpha` default, used when none is given.
+pub const DEFAULT_ALPHA: f32 = 16.0;
+
+/// One adapter to merge: `--lora FILE [--lora-alpha A] [--lora-init PISSA_INIT]`.
+#[derive(Debug, Clone)]
+pub struct AdapterSpec {
+    pub path: PathBuf,
+    /// LoRA's α (`None`: [`DEFAULT_ALPHA`]); PiSSA has none.
+    pub alpha: Option<f32>,
+    /// A PiSSA adapter's init file (`init_pissa.pth`): makes this a PiSSA merge.
+    pub pissa_init: Option<PathBuf>,
+}
+
+/// What a merge did, for messages, manifests and model cards.
+#[derive(Debug, Clone, Serialize)]
+pub struct MergeSummary {
+    pub file: PathBuf,
+    /// `lora` or `pissa`.
+    pub kind: &'static str,
+    /// The ranks of its pairs (one, as a rule).
+    pub ranks: Vec<usize>,
+    /// α (LoRA only).
+    pub alpha: Option<f32>,
+    /// Matrices changed by B·A.
+    pub merged: Vec<String>,
+    /// Tensors the adapter carried whole.
+    pub replaced: Vec<String>,
+}
+
+impl MergeSummary {
+    /// One line: "LoRA r=8 α=32 from FILE: 16 matrices merged, 3 tensors replaced".
+    pub fn describe(&self) -> String {
+        let file = self.file.file_name().unwrap_or_default().to_string_lossy();
+        let r: Vec<String> = self.ranks.iter().map(|r| r.to_string()).collect();
+        let what = match self.alpha {
+            Some(a) => format!("LoRA r={} α={a}", r.join("/")),
+            None => format!("PiSSA r={}", r.join("/")),
+        };
+        format!("{what} from {file}: {} matrices merged, {} tensors replaced", self.merged.len(), self.replaced.len())
+    }
+}
+
+/// An adapter's tensors carried whole, with the position of the base tensor each replaces.
+type Whole<'a> = Vec<(usize, &'a Tensor)>;
+
+/// A pair `X.lora_A`, `X.lora_B` and the base tensor `X.weight` it changes.
+struct Pair<'a> {
+    base: usize,
+    a: &'a Tensor,
+    b: &'a Tensor,
+}
+
+impl Model {
+    /// Merge the adapter `spec` into this model (see the module's description). Errors name the
+    /// adapter file and the tensor: a pair without its base matrix or its other half, shapes that
+    /// do not fit, a whole tensor the base does not have, a state or init file given as adapter.
+    pub fn merge_adapter(&mut self, spec: &AdapterSpec) -> Result<MergeSummary> {
+        let ckpt = TorchCheckpoint::open(&spec.path)?;
+        let init = spec.pissa_init.as_deref().map(TorchCheckpoint::open).transpose()?;
+        let at = |e: Error| e.at(&spec.path);
+        let (pairs, mut whole) = self.classify(&ckpt.tensors).map_err(at)?;
+        if pairs.is_empty() && whole.is_empty() {
+            return Err(at(Error::not_rwkv("holds no tensors to merge")));
+        }
+        // merge.py takes each pair's own rank (α/r per matrix); one file usually has one.
+        let mut ranks: Vec<usize> = pairs.iter().map(|p| p.a.shape[0]).collect();
+        ranks.sort_unstable();
+        ranks.dedup();
+        if init.is_some() && spec.alpha.is_some() {
+            return Err(at(Error::refused("a PiSSA merge has no α (it adds B·A unscaled); drop --lora-alpha")));
+        }
+        let alpha = spec.pissa_init.is_none().then(|| spec.alpha.unwrap_or(DEFAULT_ALPHA));
+        let mut scratch = Scratch::new()?;
+        let mut done = Vec::new();
+        for p in &pairs {
+            // An adapter carrying `X.weight` whole and a pair for it too: the pair merges into
+            // the adapter's matrix (merge.py replaces first, then merges).
+            let w = whole.iter().find(|(i, _)| *i == p.base).map_or(&self.tensors[p.base], |(_, t)| *t);
+            let residual = match &init {
+                None => w.to_f32().map_err(|e| e.at(&self.path))?,
+                Some(init) => pissa_residual(w, p, init).map_err(|e| e.at(&self.path))?,
+            };
+            let r = p.a.shape[0];
+            let scale = alpha.map_or(1.0, |a| a / r as f32);
+            let merged = add_product(residual, &p.b.to_f32().map_err(at)?, &p.a.to_f32().map_err(at)?, r, scale);
+            let dtype = if matches!(w.dtype, DType::F32 | DType::F16 | DType::BF16) { w.dtype } else { DType::F32 };
+            check_merged(&merged, dtype).map_err(|e| at(e.tensor(&w.name)))?;
+            let ty = dtype.ggml_equivalent().expect("a float type");
+            done.push((p.base, dtype, scratch.append(&crate::emit::encode(&merged, ty))?));
+        }
+        whole.retain(|(i, _)| !pairs.iter().any(|p| p.base == *i));
+        for (i, t) in &whole {
+            done.push((*i, t.dtype, scratch.append(t.bytes())?));
+        }
+        let bytes = scratch.finish()?;
+        for (i, dtype, range) in done {
+            self.tensors[i].dtype = dtype;
+            self.tensors[i].data = bytes(range);
+        }
+        Ok(MergeSummary {
+            file: spec.path.clone(),
+            kind: if init.is_some() { "pissa" } else { "lora" },
+            ranks,
+            alpha,
+            merged: pairs.iter().map(|p| self.tensors[p.base].name.clone()).collect(),
+            replaced: whole.iter().map(|(i, _)| self.tensors[*i].name.clone()).collect(),
+        })
+    }
+
+    /// Sort an adapter's tensors into LoRA pairs and whole tensors, each checked against the base.
+    fn classify<'a>(&self, tensors: &'a [Tensor]) -> Result<(Vec<Pair<'a>>, Whole<'a>)> {
+        let find = |name: &str| tensors.iter().find(|t| t.name == name);
+        let mut pairs = Vec::new();
+        let mut whole = Vec::new();
+        for t in tensors {
+            let refuse = |m: &str| Err(Error::refused(m.to_string()).tensor(&t.name));
+            let name = t.name.as_str();
+            if name.contains(".init_lora_") {
+                return refuse("is a PiSSA init tensor: pass this file as --lora-init beside its adapter");
+            }
+            if name.ends_with(".time_state") {
+                return refuse("is a state-tuned state, not an adapter: pass the file with --state");
+            }
+            if name.ends_with(".disha") {
+                return Err(
+                    Error::unsupported("is a DiSHA (Bone/Bat) adapter tensor; only LoRA and PiSSA merge").tensor(name)
+                );
+            }
+            if let Some(prefix) = name.strip_suffix(".lora_B") {
+                if find(&format!("{prefix}.lora_A")).is_none() {
+                    return Err(Error::corrupt(format!("has no {prefix}.lora_A beside it")).tensor(name));
+                }
+                continue;
+            }
+            let Some(prefix) = name.strip_suffix(".lora_A") else {
+                whole.push((self.check_whole(t)?, t));
+                continue;
+            };
+            let b_name = format!("{prefix}.lora_B");
+            let b = find(&b_name).ok_or_else(|| Error::corrupt(format!("has no {b_name} beside it")).tensor(name))?;
+            let w_name = format!("{prefix}.weight");
+            let base = self.position(&w_name).ok_or_else(|| {
+                Error::not_rwkv(format!("has no base matrix: the model has no '{w_name}'")).tensor(name)
+            })?;
+            let w = &self.tensors[base];
+            let (a_shape, b_shape) = (&t.shape, &b.shape);
+            let fits = w.shape.len() == 2
+                && a_shape.len() == 2
+                && b_shape.len() == 2
+                && a_shape[0] > 0
+                && b_shape[1] == a_shape[0]
+                && a_shape[1] == w.shape[1]
+                && b_shape[0] == w.shape[0];
+            if !fits {
+                return Err(Error::corrupt(format!(
+                    "lora_B {} · lora_A {} does not fit the base matrix {w_name} {}: expected lora_A [r, {}] \
+                     and lora_B [{}, r]",
+                    shape_string(b_shape),
+                    shape_string(a_shape),
+                    shape_string(&w.shape),
+                    w.shape.get(1).copied().unwrap_or(0),
+                    w.shape.first().copied().unwrap_or(0),
+                ))
+                .tensor(name));
+            }
+            for x in [t, b] {
+                if !x.dtype.is_float() {
+                    return Err(Error::unsupported(format!("is {}, not a float type", x.dtype)).tensor(&x.name));
+                }
+            }
+            pairs.push(Pair { base, a: t, b });
+        }
+        Ok((pairs, whole))
+    }
+
+    /// A whole tensor of an adapter: the base must have it, in the same shape, as a float.
+    fn check_whole(&self, t: &Tensor) -> Result<usize> {
+        let i = self.position(&t.name).ok_or_else(|| {
+            Error::not_rwkv("is not in the base model (an adapter for another architecture or size?)").tensor(&t.name)
+        })?;
+        let base = &self.tensors[i];
+        if base.squeezed_shape() != t.squeezed_shape() {
+            return Err(Error::corrupt(format!(
+                "is {} in the adapter but {} in the base model",
+                t.shape_string(),
+                base.shape_string()
+            ))
+            .tensor(&t.name));
+        }
+        if !t.dtype.is_float() || t.dtype == DType::F64 {
+            return Err(Error::unsupported(format!("is {}; adapters carry f32, f16 or bf16", t.dtype)).tensor(&t.name));
+        }
+        Ok(i)
+    }
+}
+
+/// `bf16(W − B₀·A₀)`: the weight a PiSSA adapter was trained against.
+fn pissa_residual(w: &Tensor, p: &Pair, init: &TorchCheckpoint) -> Result<Vec<f32>> {
+    let prefix = w.name.strip_suffix(".weight").expect("paired with a .weight");
+    let half = |ab: char| -> Result<&Tensor> {
+        let names = [format!("{prefix}.init_lora_{ab}"), format!("model.{prefix}.init_lora_{ab}")];
+        init.tensors.iter().find(|t| names.contains(&t.name)).ok_or_else(|| {
+            Error::not_rwkv(format!("the PiSSA init file has no {}", names[0])).at(&init.path).tensor(&p.a.name)
+        })
+    };
+    let (a0, b0) = (half('A')?, half('B')?);
+    if a0.shape != p.a.shape || b0.shape != p.b.shape {
+        return Err(Error::corrupt(format!(
+            "init B₀ {} · A₀ {} differ in shape from the adapter's B {} · A {}",
+            b0.shape_string(),
+            a0.shape_string(),
+            p.b.shape_string(),
+            p.a.shape_string()
+        ))
+        .at(&init.path)
+        .tensor(&a0.name));
+    }
+    let r = p.a.shape[0];
+    let at = |e: Error| e.at(&init.path);
+    let mut res = add_product(w.to_f32()?, &b0.to_f32().map_err(at)?, &a0.to_f32().map_err(at)?, r, -1.0);
+    res.iter_mut().for_each(|x| *x = bf16::from_f32(*x).to_f32());
+    Ok(res)
+}
+
+/// `W + scale·(B·A)` for `W` [out, in] (row-major, consumed), `B` [out, r], `A` [r, in]. Row by
+/// row, the product summed over r in order and then scaled, as torch's `W + (B @ A) * s` is.
+fn add_product(mut w: Vec<f32>, b: &[f32], a: &[f32], r: usize, scale: f32) -> Vec<f32> {
+    let cols = a.len() / r;
+    w.par_chunks_mut(cols).zip(b.par_chunks(r)).for_each_init(
+        || vec![0f32; cols],
+        |acc, (row, b_row)| {
+            acc.fill(0.0);
+            for (&bk, a_row) in b_row.iter().zip(a.chunks_exact(cols)) {
+                acc.iter_mut().zip(a_row).for_each(|(s, &x)| *s += bk * x);
+            }
+            row.iter_mut().zip(acc.iter()).for_each(|(y, &s)| *y += s * scale);
+        },
+    );
+    w
+}
+
+/// A merged matrix must be finite and fit the type it is stored in.
+fn check_merged(values: &[f32], dtype: DType) -> Result<()> {
+    let limit = if dtype == DType::F16 { 65504.0 } else { f32::MAX };
+    match values.iter().position(|v| !v.is_finite() || v.abs() > limit) {
+        None => Ok(()),
+        Some(i) => Err(Error::corrupt(format!(
+            "the merged value at element {i} is {}, which {} cannot hold: the adapter (or its α) is far off",
+            values[i], dtype
+        ))),
+    }
+}
+
+/// Merge every adapter of `specs` in order.
+pub fn merge_all(model: &mut Model, specs: &[AdapterSpec]) -> Result<Vec<MergeSummary>> {
+    specs.iter().map(|s| model.merge_adapter(s)).collect()
+}
