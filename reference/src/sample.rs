@@ -82,6 +82,32 @@ pub fn sample(logits: &[f32], temperature: f32, top_p: f32, rng: &mut Rng) -> u3
     argmax(logits) as u32
 }
 
+/// ChatRWKV's repetition penalty (API_DEMO_CHAT.py): every token generated so far lowers its
+/// logit by `presence + frequency·count`, its count decaying by `decay` per token since.
+#[derive(Debug, Clone)]
+pub struct Penalties {
+    pub presence: f32,
+    pub frequency: f32,
+    pub decay: f32,
+    counts: std::collections::BTreeMap<u32, f32>,
+}
+
+impl Penalties {
+    pub fn new(presence: f32, frequency: f32, decay: f32) -> Penalties {
+        Penalties { presence, frequency, decay, counts: Default::default() }
+    }
+    pub fn apply(&self, logits: &mut [f32]) {
+        for (&t, &n) in &self.counts {
+            logits[t as usize] -= self.presence + n * self.frequency;
+        }
+    }
+    /// `token` was generated.
+    pub fn record(&mut self, token: u32) {
+        self.counts.values_mut().for_each(|n| *n *= self.decay);
+        *self.counts.entry(token).or_default() += 1.0;
+    }
+}
+
 pub fn argmax(x: &[f32]) -> usize {
     x.iter().enumerate().fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) }).0
 }
@@ -102,6 +128,18 @@ mod tests {
         assert!(seen[2] + seen[3] + seen[4] == 0, "{seen:?}");
         assert!(seen[0] > 0);
         assert_eq!(sample(&logits, 0.0, 0.9, &mut rng), 0);
+    }
+
+    #[test]
+    fn penalties_lower_what_was_generated_and_fade() {
+        let mut p = Penalties::new(0.5, 0.25, 0.5);
+        p.record(2);
+        p.record(2);
+        p.record(1);
+        // token 2: counts 1 → 0.5 → 1.5 → 0.75; token 1: 1.
+        let mut logits = [0.0f32; 4];
+        p.apply(&mut logits);
+        assert_eq!(logits, [0.0, -0.75, -(0.5 + 0.75 * 0.25), 0.0]);
     }
 
     #[test]
