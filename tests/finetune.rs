@@ -345,3 +345,59 @@ fn bad_adapters_and_states_are_refused_naming_the_tensor() {
         .unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--lora-alpha is given 3 times"));
 }
+
+#[test]
+fn release_and_hf_folders_carry_the_merge_and_record_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let ft = |n: &str| golden(&format!("finetune/{n}")).display().to_string();
+    let f = fixture("v6-lora");
+    let want_bytes = std::fs::read(golden("finetune/v6-lora.merged.safetensors")).unwrap();
+    let want = SafeTensors::deserialize(&want_bytes).unwrap();
+    // An HF folder of the merged model reads back to the merged tensors.
+    let hf = dir.path().join("hf");
+    let o = bin()
+        .args(common::with_test_tokenizer(&["convert"]))
+        .arg(golden("v6-bf16.pth"))
+        .args(["--to", "hf"])
+        .arg(&hf)
+        .args(["--lora", &ft("v6-lora.pth"), "--lora-alpha", "32"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let back = Model::open(&hf).unwrap();
+    for name in f["merged_tensors"].as_array().unwrap().iter().chain(f["replaced_tensors"].as_array().unwrap()) {
+        let name = name.as_str().unwrap();
+        assert_eq!(back.get(name).unwrap().bytes(), want.tensor(name).unwrap().data(), "{name}");
+    }
+    // A release names the adapter in its manifest and card, and measures against the merged model:
+    // its bf16 file is within ln0's rounding of it (the adapter moves the logits by up to 1.95).
+    let out = dir.path().join("rel");
+    let o = bin()
+        .args(common::with_test_tokenizer(&["release"]))
+        .arg(golden("v6-bf16.pth"))
+        .args(["--name", "tuned", "--types", "bf16,q8_0", "--eval-tokens", "200", "--out"])
+        .arg(&out)
+        .args(["--lora", &ft("v6-lora.pth"), "--lora-alpha", "32"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m: Value = serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let a = &m["source"]["adapters"][0];
+    assert_eq!(
+        (a["file"].as_str(), a["kind"].as_str(), a["alpha"].as_f64()),
+        (Some("v6-lora.pth"), Some("lora"), Some(32.0))
+    );
+    let bf16 = m["files"].as_array().unwrap().iter().find(|e| e["file"] == "tuned-bf16.gguf").unwrap();
+    assert!(bf16["measured"]["quality"]["kl_max"].as_f64().unwrap() < 1e-4, "{bf16}");
+    let card = std::fs::read_to_string(out.join("README.md")).unwrap();
+    assert!(card.contains("LoRA adapter `v6-lora.pth` (α 32)"), "{card}");
+    // Without the adapter the same folder is another source's release.
+    let o = bin()
+        .args(common::with_test_tokenizer(&["release"]))
+        .arg(golden("v6-bf16.pth"))
+        .args(["--name", "tuned", "--types", "bf16", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("another source"));
+}
