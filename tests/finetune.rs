@@ -199,6 +199,18 @@ fn commands_merge_adapters_and_start_from_states() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("merged PiSSA r=8 from v7-pissa.pth: 6 matrices merged"));
     let got = logits_cli(&gguf, &[], &out);
     assert!(max_diff(&got, &f32s(&golden("finetune/v7-pissa.official.safetensors"), "logits_seq")) <= 1e-4);
+    // A GGUF base takes the adapter too (its tensors read back under BlinkDL's names).
+    let base_gguf = dir.path().join("base.gguf");
+    let o = bin()
+        .args(common::with_test_tokenizer(&["convert"]))
+        .arg(golden("v7-bf16.pth"))
+        .args(["--to", "gguf"])
+        .arg(&base_gguf)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let got = logits_cli(&base_gguf, &["--lora", &ft("v7-lora.pth"), "--lora-alpha", "32"], &out);
+    assert!(max_diff(&got, &f32s(&golden("finetune/v7-lora.official.safetensors"), "logits_seq")) <= 1e-4);
     // logits --state with a state-tuning file, and with the engine's own state file after it.
     let got = logits_cli(&golden("v6-bf16.pth"), &["--state", &ft("v6-state.pth")], &out);
     assert!(max_diff(&got, &f32s(&golden("finetune/v6-state.official.safetensors"), "logits_seq")) <= 1e-4);
@@ -311,6 +323,16 @@ fn bad_adapters_and_states_are_refused_naming_the_tensor() {
     let e = state("flat.pth", &[("blocks.0.att.time_state", vec![2, 4096], z(8192))], "v7-bf16.pth");
     assert!(e.contains("not [heads, head_size, head_size]"), "{e}");
 
+    // An adapter, init or state file opened as a model says what it is and where it goes.
+    for (file, says) in [
+        ("finetune/v6-lora.pth", "--lora ADAPTER"),
+        ("finetune/v7-pissa-init.pth", "--lora-init"),
+        ("finetune/v7-state.pth", "--state FILE"),
+    ] {
+        let e = Model::open(&golden(file)).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains(says), "{file}: {e}");
+    }
+
     // On the command line: a non-zero exit and the message, no output file.
     let out = dir.path().join("never.gguf");
     let o = bin()
@@ -400,4 +422,49 @@ fn release_and_hf_folders_carry_the_merge_and_record_it() {
         .output()
         .unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("another source"));
+}
+
+/// `base` with the state file's tensors added, as RWKV-PEFT's merge_state.py writes it.
+fn with_states(base: &Path, states: &Path, out: &Path) {
+    let mut tensors = Vec::new();
+    for p in [base, states] {
+        let ckpt = convert::torch::TorchCheckpoint::open(p).unwrap();
+        for t in ckpt.tensors {
+            tensors.push((t.name.clone(), t.dtype, t.shape.clone(), t.bytes().to_vec()));
+        }
+    }
+    convert::torch::writer::save(out, &tensors).unwrap();
+}
+
+#[test]
+fn state_tuned_model_files_start_from_their_own_states() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, base) in [("v6-state", "v6-bf16.pth"), ("v7-state", "v7-bf16.pth")] {
+        let file = dir.path().join(format!("{name}-merged.pth"));
+        with_states(&golden(base), &golden(&format!("finetune/{name}.pth")), &file);
+        let model = common::open_test_model(&file);
+        assert!(model.hparams.has_time_state);
+        let engine = reference::Engine::load(&model, &Default::default()).unwrap();
+        let seq = engine.logits_seq(&tokens(), &mut engine.new_state());
+        let official = golden(&format!("finetune/{name}.official.safetensors"));
+        let d = max_diff(seq.as_slice().unwrap(), &f32s(&official, "logits_seq"));
+        assert!(d <= 1e-4, "{name}: {d}");
+        // Its GGUF cannot hold the states: the conversion says so, and `verify` measures the GGUF
+        // from the source's states (from zeros it would be far off).
+        let gguf = dir.path().join(format!("{name}.gguf"));
+        let o = bin()
+            .args(common::with_test_tokenizer(&["convert"]))
+            .arg(&file)
+            .args(["--to", "gguf", "--outtype", "f32"])
+            .arg(&gguf)
+            .output()
+            .unwrap();
+        assert!(o.status.success() && String::from_utf8_lossy(&o.stderr).contains("they are not written"));
+        let o =
+            bin().args(common::with_test_tokenizer(&["verify"])).arg(&file).arg(&gguf).arg("--json").output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        // (v6: the f32 GGUF applies ln0 in f32, the package rounds it to bf16: KL ~3e-5.)
+        assert!(v["quality"]["kl_max"].as_f64().unwrap() < 1e-3, "{name}: {v}");
+    }
 }

@@ -63,18 +63,23 @@ pub struct Engine {
 
 impl Engine {
     pub fn load(model: &Model, options: &Options) -> Result<Engine> {
-        let version = model.version;
+        let (model_file, version) = (model, model.version);
         let model: Box<dyn Rwkv> = match version {
             Version::V4 => Box::new(v4::RwkvV4::load(model, options)?),
             Version::V5_0 | Version::V5_1 | Version::V5_2 => Box::new(v5::RwkvV5::load(model, options)?),
             Version::V6 => Box::new(v6::RwkvV6::load(model, options)?),
             Version::V7 => Box::new(v7::RwkvV7::load(model)?),
         };
-        Ok(Engine { model, version, initial: None })
+        let mut engine = Engine { model, version, initial: None };
+        // A state-tuned model file starts from its own states, as the package starts v5/v6 ones.
+        if let Some(tuned) = convert::tuning::TunedState::of_model(model_file)? {
+            engine.initial = Some(engine.tuned_state(&tuned));
+        }
+        Ok(engine)
     }
 
-    /// The state every sequence starts from: the model's own (zeros, or a state-tuned v6 file's
-    /// `time_state`), or the one [`Engine::start_from`] set.
+    /// The state every sequence starts from: zeros, a state-tuned model file's own `time_state`,
+    /// or the one [`Engine::start_from`] set.
     pub fn new_state(&self) -> State {
         self.initial.clone().unwrap_or_else(|| self.model.new_state())
     }

@@ -7,7 +7,6 @@ use crate::ops::{self, sigmoid, silu};
 use crate::state::State;
 use crate::weights::{Embedding, Weights};
 use crate::{Kernel, Options};
-use convert::arch::Version;
 use convert::{Model, Result};
 use ndarray::{s, Array2, ArrayView2};
 
@@ -27,8 +26,6 @@ struct TimeMixV6 {
     gate: Linear,
     output: Linear,
     ln_x: (Vec<f32>, Vec<f32>),
-    /// State-tuned files: the initial WKV state, in the package's [head][key][value] layout.
-    initial_state: Option<Vec<f32>>,
 }
 
 struct ChannelMixV6 {
@@ -74,13 +71,6 @@ impl RwkvV6 {
                         .reversed_axes(),
                 )
             };
-            // A state-tuned model file (RWKV-PEFT's merge_state.py) starts from its own states,
-            // as the package starts it.
-            let initial_state = if w.has(&a("time_state")) {
-                Some(crate::state::wkv_from_time_state(Version::V6, &w.vec(&a("time_state"))?, h, n))
-            } else {
-                None
-            };
             layers.push(Layer {
                 ln1: w.layer_norm(&format!("blocks.{i}.ln1"))?,
                 ln2: w.layer_norm(&format!("blocks.{i}.ln2"))?,
@@ -105,7 +95,6 @@ impl RwkvV6 {
                     gate: w.linear(&a("gate.weight"))?,
                     output: w.linear(&a("output.weight"))?,
                     ln_x: w.layer_norm(&a("ln_x"))?,
-                    initial_state,
                 },
                 ffn: ChannelMixV6 {
                     maa_k: w.vec(&f("time_maa_k"))?,
@@ -178,14 +167,7 @@ impl crate::rwkv::Rwkv for RwkvV6 {
     fn new_state(&self) -> State {
         let c = self.emb.dim();
         let (h, n) = (self.n_head, self.head_size);
-        let mut s =
-            State::zeros(&(0..self.layers.len()).flat_map(|_| [vec![c], vec![h, n, n], vec![c]]).collect::<Vec<_>>());
-        for (i, layer) in self.layers.iter().enumerate() {
-            if let Some(init) = &layer.att.initial_state {
-                s.slot(3 * i + 1).copy_from_slice(init);
-            }
-        }
-        s
+        State::zeros(&(0..self.layers.len()).flat_map(|_| [vec![c], vec![h, n, n], vec![c]]).collect::<Vec<_>>())
     }
     fn forward(&self, tokens: &[u32], state: &mut State, obs: Obs) -> Array2<f32> {
         let mut x = self.emb.rows(tokens);

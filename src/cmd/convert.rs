@@ -61,6 +61,7 @@ fn run_hf(args: &Args) -> Result<()> {
         bail!("{} already holds a model; pass --force to overwrite it", args.out.display());
     }
     let model = args.model_args.open(&args.model)?;
+    super::note_states_not_written(&model);
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} tensors [{elapsed_precise}]").expect("template"),
@@ -90,6 +91,7 @@ fn run_hf(args: &Args) -> Result<()> {
 fn run_quantized(args: &Args, ftype: quantize::ftype::FileType) -> Result<()> {
     super::check_output(&args.out, args.force)?;
     let model = args.model_args.open(&args.model)?;
+    super::note_states_not_written(&model);
     let name =
         args.name.clone().unwrap_or_else(|| args.out.file_stem().unwrap_or_default().to_string_lossy().into_owned());
     let bar = ProgressBar::new(0);
@@ -130,6 +132,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     super::check_output(&args.out, args.force)?;
     let model = args.model_args.open(&args.model)?;
+    super::note_states_not_written(&model);
     let name =
         args.name.clone().unwrap_or_else(|| args.out.file_stem().unwrap_or_default().to_string_lossy().into_owned());
     let (writer, tensors) = plan(&model, outtype, &name)?;

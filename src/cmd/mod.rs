@@ -127,6 +127,19 @@ impl EngineArgs {
     }
 }
 
+/// Say so when a model's own state-tuned states (`att.time_state`, in a file merge_state.py made)
+/// are left out of what is written: neither GGUF nor HF layouts have a place for them.
+pub fn note_states_not_written(model: &Model) {
+    if model.hparams.has_time_state {
+        eprintln!(
+            "note: {} carries state-tuned states (blocks.N.att.time_state), which GGUF and HF files have no place \
+             for: they are not written. Run the output with `--state {}` to start from them.",
+            model.path.display(),
+            model.path.display()
+        );
+    }
+}
+
 /// Refuse to replace an existing output unless asked to.
 pub fn check_output(path: &Path, force: bool) -> Result<()> {
     if path.exists() && !force {

@@ -52,6 +52,9 @@ pub fn run(args: Args) -> Result<()> {
     let (model, engine) = load(source, &args.eval.model, state)?;
     let inputs = args.eval.inputs(&model)?;
     let base = baseline(&engine, &inputs);
+    // A source with its own tuned states runs from them; the candidate (which cannot hold them)
+    // is measured from the same ones.
+    let state = state.or(model.hparams.has_time_state.then_some(source.as_path()));
     // Only the source's outputs are kept: its weights (the map) go before the candidate's come.
     drop(engine);
     drop(model);

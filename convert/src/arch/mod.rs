@@ -74,7 +74,7 @@ pub struct HParams {
     /// v6: rank of the decay LoRA.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time_decay_extra_dim: Option<usize>,
-    /// v6 state-tuned files carry `att.time_state`.
+    /// State-tuned files (v5–v7) carry `att.time_state`.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub has_time_state: bool,
     /// v7 LoRA ranks: decay (w), in-context learning rate (a), value residual (v), gate (g).
@@ -101,7 +101,7 @@ pub struct DeepEmbed {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Presence {
     Required,
-    /// May be absent; used when present (v6 `time_state`).
+    /// May be absent; used when present (`time_state`).
     Optional,
     /// May be present but is never read (v7 `v0/v1/v2` of layer 0, which releases drop).
     Ignored,
@@ -124,12 +124,17 @@ impl Spec {
 /// Layer `i`'s table (`att.key.weight`, …: BlinkDL name, shape, presence, GGUF tensor) for a
 /// version; the layer decides layer-0 specials.
 pub fn layer(version: Version, hp: &HParams, i: usize) -> Vec<row::LayerRow> {
-    match version {
-        Version::V4 => v4::layer(hp, i),
+    let mut rows = match version {
+        Version::V4 => return v4::layer(hp, i),
         Version::V5_0 | Version::V5_1 | Version::V5_2 => v5::layer(version, hp, i),
         Version::V6 => v6::layer(hp, i),
         Version::V7 => v7::layer(hp, i),
-    }
+    };
+    // A state-tuned model (RWKV-PEFT's merge_state.py) carries each layer's trained WKV state; no
+    // GGUF or HF layout has a place for it (see `crate::tuning::state`).
+    let (h, n) = (hp.n_head.unwrap_or(0), hp.head_size.unwrap_or(0));
+    rows.push(row::LayerRow::new("att.time_state", vec![h, n, n], Presence::Optional));
+    rows
 }
 
 /// The full table of a model: global tensors, then every layer's.
@@ -194,6 +199,7 @@ impl<'a> Lookup<'a> {
 /// the version's table (nothing missing, nothing extra, every shape right).
 pub fn detect(tensors: &[Tensor]) -> Result<(Version, HParams)> {
     let look = Lookup::new(tensors);
+    fine_tune_file(&look)?;
     let version = detect_version(&look)?;
     let mut hp = HParams::default();
     let emb = look.shape("emb.weight", "vocabulary size");
@@ -210,6 +216,7 @@ pub fn detect(tensors: &[Tensor]) -> Result<(Version, HParams)> {
         Version::V6 => v6::infer(&look, &mut hp)?,
         Version::V7 => v7::infer(&look, &mut hp)?,
     }
+    hp.has_time_state = version != Version::V4 && look.has("blocks.0.att.time_state");
     validate(version, &hp, tensors)?;
     Ok((version, hp))
 }
@@ -231,6 +238,21 @@ fn not_rwkv_keys(look: &Lookup, why: &str) -> Error {
         names.len(),
         shown.join(", ")
     ))
+}
+
+/// Refuse the files of a fine-tune (they hold only what training changed) with what to do instead.
+fn fine_tune_file(look: &Lookup) -> Result<()> {
+    let any = |suffix: &str| look.names().any(|n| n.ends_with(suffix));
+    let what = if any(".init_lora_A") {
+        "a PiSSA init file (init_lora_A/B): pass it with --lora-init beside its adapter's --lora"
+    } else if any(".lora_A") || any(".lora_B") {
+        "a LoRA/PiSSA adapter (lora_A/B pairs), not a model: merge it into its base model with --lora ADAPTER"
+    } else if look.names().next().is_some() && look.names().all(|n| n.ends_with(".att.time_state")) {
+        "a state-tuning file (att.time_state only), not a model: run its base model with --state FILE"
+    } else {
+        return Ok(());
+    };
+    Err(Error::not_rwkv(format!("this is {what}")))
 }
 
 fn detect_version(look: &Lookup) -> Result<Version> {

@@ -5,7 +5,7 @@ use super::row::LayerRow;
 use super::transform::Transform::{Copy, Permute021, Rescale, Stack, Transpose};
 use super::{HParams, Lookup, Presence};
 use crate::error::{Error, Result};
-use Presence::{Optional, Required};
+use Presence::Required;
 
 pub fn infer(look: &Lookup, hp: &mut HParams) -> Result<()> {
     hp.dim_att = look.dim("blocks.0.att.key.weight", 2, 0, "attention width")?;
@@ -19,7 +19,6 @@ pub fn infer(look: &Lookup, hp: &mut HParams) -> Result<()> {
     }
     hp.time_mix_extra_dim = Some(w1 / 5);
     hp.time_decay_extra_dim = Some(look.dim("blocks.0.att.time_decay_w1", 2, 1, "decay LoRA rank")?);
-    hp.has_time_state = look.has("blocks.0.att.time_state");
     Ok(())
 }
 
@@ -47,7 +46,6 @@ pub fn layer(hp: &HParams, i: usize) -> Vec<LayerRow> {
         row("att.time_decay_w1", vec![c, dd], Required).gguf("time_mix_decay_w1.weight", vec![dd, c], Transpose, true),
         row("att.time_decay_w2", vec![dd, a], Required).gguf("time_mix_decay_w2.weight", vec![c, dd], Transpose, true),
         row("att.time_faaaa", vec![h, n], Required).gguf("time_mix_first.weight", vec![h, n], Copy, true),
-        row("att.time_state", vec![h, n, n], Optional),
         row("att.receptance.weight", vec![a, c], Required).gguf("time_mix_receptance.weight", vec![c, c], Copy, false),
         row("att.key.weight", vec![a, c], Required).gguf("time_mix_key.weight", vec![c, c], Copy, false),
         row("att.value.weight", vec![a, c], Required).gguf("time_mix_value.weight", vec![c, c], Copy, false),

@@ -21,8 +21,21 @@ pub struct TunedState {
 impl TunedState {
     pub fn open(path: &Path) -> Result<TunedState> {
         let ckpt = TorchCheckpoint::open(path)?;
+        Self::from_tensors(path, &ckpt.tensors)
+    }
+
+    /// The states a state-tuned model file carries in itself (`None`: it has none).
+    pub fn of_model(model: &Model) -> Result<Option<TunedState>> {
+        if !model.hparams.has_time_state {
+            return Ok(None);
+        }
+        Self::from_tensors(&model.path, &model.tensors).map(Some)
+    }
+
+    /// The `blocks.{i}.att.time_state` tensors among `tensors` (read from `path`).
+    fn from_tensors(path: &Path, tensors: &[crate::Tensor]) -> Result<TunedState> {
         let mut found: Vec<(usize, &crate::Tensor)> = Vec::new();
-        for t in &ckpt.tensors {
+        for t in tensors {
             let layer = t.name.strip_prefix("blocks.").and_then(|r| r.strip_suffix(".att.time_state"));
             if let Some(layer) = layer {
                 let i = layer.parse::<usize>().map_err(|_| {
@@ -35,7 +48,7 @@ impl TunedState {
             return Err(Error::not_rwkv(format!(
                 "has no blocks.<layer>.att.time_state tensors, so it is no state-tuning file (it holds {} other \
                  tensors)",
-                ckpt.tensors.len()
+                tensors.len()
             ))
             .at(path));
         }

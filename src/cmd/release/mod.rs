@@ -287,6 +287,7 @@ pub fn run(args: Args) -> Result<()> {
         eprintln!("removed {stale} temporary files left by an interrupted run");
     }
     let model = args.eval.model.open(args.model())?;
+    super::note_states_not_written(&model);
     let mut source = source_entry(args.model())?;
     source.adapters = adapter_entries(&args.eval.model)?;
     let mut manifest = match Manifest::load(dir)? {
@@ -433,7 +434,8 @@ pub fn run(args: Args) -> Result<()> {
 
     // 5. Quality, against the source.
     let inputs = args.eval.inputs(&model)?;
-    let state = args.eval.state.as_deref();
+    // A source with its own tuned states runs from them, and so every file is measured from them.
+    let state = args.eval.state.as_deref().or(model.hparams.has_time_state.then_some(args.model()));
     let mut evaluation = (!inputs.describe.is_empty()).then(|| inputs.describe.clone());
     if let (Some(e), Some(p)) = (&mut evaluation, state) {
         let id = &digest(p)?.blake3[..16];
