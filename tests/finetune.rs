@@ -366,6 +366,13 @@ fn bad_adapters_and_states_are_refused_naming_the_tensor() {
         .output()
         .unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--lora-alpha is given 3 times"));
+    let o = bin()
+        .args(common::with_test_tokenizer(&["run"]))
+        .arg(&base)
+        .args(["--prompt", "hi", "--lora", "a.pth", "--lora-init", "i.pth", "--lora-alpha", "16"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("does not apply to PiSSA"));
 }
 
 #[test]

@@ -45,8 +45,8 @@ pub struct ModelArgs {
     /// order. Default 16, merge.py's default; RWKV-PEFT's run_lora.sh trains with 32.
     #[arg(long, value_name = "A")]
     pub lora_alpha: Vec<f32>,
-    /// A PiSSA adapter's init file (init_pissa.pth): once per --lora, in order; makes those
-    /// merges PiSSA (W − B₀·A₀ rounded to bf16, plus B·A).
+    /// A PiSSA adapter's init file (init_pissa.pth), once per --lora in order: makes the merges
+    /// PiSSA (W − B₀·A₀ rounded to bf16, plus B·A; no α).
     #[arg(long, value_name = "INIT.pth")]
     pub lora_init: Vec<PathBuf>,
 }
@@ -60,7 +60,17 @@ impl ModelArgs {
             model.set_vocab(vocab)?;
         }
         for spec in self.adapters()? {
-            let summary = model.merge_adapter(&spec)?;
+            let bar = indicatif::ProgressBar::new(0).with_style(
+                indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} matrices [{elapsed_precise}]")
+                    .expect("template"),
+            );
+            bar.set_message(format!("merging {}", spec.path.file_name().unwrap_or_default().to_string_lossy()));
+            let summary = model.merge_adapter_with(&spec, &mut |i, n| {
+                bar.set_length(n as u64);
+                bar.set_position(i as u64);
+            });
+            bar.finish_and_clear();
+            let summary = summary?;
             if spec.alpha.is_none() && spec.pissa_init.is_none() {
                 eprintln!(
                     "note: no --lora-alpha given for {}: α = {} (merge.py's default); the α it was trained with is \
@@ -83,6 +93,9 @@ impl ModelArgs {
             k if k == n => Ok(Some(self.lora_alpha[i])),
             k => bail!("--lora-alpha is given {k} times for {n} --lora: give it once, or once per --lora"),
         };
+        if !self.lora_init.is_empty() && !self.lora_alpha.is_empty() {
+            bail!("--lora-alpha does not apply to PiSSA merges (--lora-init): they add B·A unscaled");
+        }
         if !(self.lora_init.is_empty() || self.lora_init.len() == n) {
             bail!(
                 "--lora-init is given {} times for {n} --lora: give it once per --lora, in order",
@@ -91,9 +104,11 @@ impl ModelArgs {
         }
         (0..n)
             .map(|i| {
-                let pissa_init = self.lora_init.get(i).cloned();
-                let alpha = if pissa_init.is_some() && self.lora_alpha.len() <= 1 { None } else { alpha(i)? };
-                Ok(AdapterSpec { path: self.lora[i].clone(), alpha, pissa_init })
+                Ok(AdapterSpec {
+                    path: self.lora[i].clone(),
+                    alpha: alpha(i)?,
+                    pissa_init: self.lora_init.get(i).cloned(),
+                })
             })
             .collect()
     }

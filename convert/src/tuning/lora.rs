@@ -80,6 +80,15 @@ impl Model {
     /// adapter file and the tensor: a pair without its base matrix or its other half, shapes that
     /// do not fit, a whole tensor the base does not have, a state or init file given as adapter.
     pub fn merge_adapter(&mut self, spec: &AdapterSpec) -> Result<MergeSummary> {
+        self.merge_adapter_with(spec, &mut |_, _| {})
+    }
+
+    /// [`Model::merge_adapter`], telling `progress(done, total)` after each matrix.
+    pub fn merge_adapter_with(
+        &mut self,
+        spec: &AdapterSpec,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<MergeSummary> {
         let ckpt = TorchCheckpoint::open(&spec.path)?;
         let init = spec.pissa_init.as_deref().map(TorchCheckpoint::open).transpose()?;
         let at = |e: Error| e.at(&spec.path);
@@ -97,13 +106,17 @@ impl Model {
         let alpha = spec.pissa_init.is_none().then(|| spec.alpha.unwrap_or(DEFAULT_ALPHA));
         let mut scratch = Scratch::new()?;
         let mut done = Vec::new();
-        for p in &pairs {
+        for (k, p) in pairs.iter().enumerate() {
+            progress(k, pairs.len());
             // An adapter carrying `X.weight` whole and a pair for it too: the pair merges into
             // the adapter's matrix (merge.py replaces first, then merges).
-            let w = whole.iter().find(|(i, _)| *i == p.base).map_or(&self.tensors[p.base], |(_, t)| *t);
+            let (w, w_file) = match whole.iter().find(|(i, _)| *i == p.base) {
+                Some((_, t)) => (*t, &spec.path),
+                None => (&self.tensors[p.base], &self.path),
+            };
             let residual = match &init {
-                None => w.to_f32().map_err(|e| e.at(&self.path))?,
-                Some(init) => pissa_residual(w, p, init).map_err(|e| e.at(&self.path))?,
+                None => w.to_f32().map_err(|e| e.at(w_file))?,
+                Some(init) => pissa_residual(w, p, init).map_err(|e| e.at(w_file))?,
             };
             let r = p.a.shape[0];
             let scale = alpha.map_or(1.0, |a| a / r as f32);
@@ -113,6 +126,7 @@ impl Model {
             let ty = dtype.ggml_equivalent().expect("a float type");
             done.push((p.base, dtype, scratch.append(&crate::emit::encode(&merged, ty))?));
         }
+        progress(pairs.len(), pairs.len());
         whole.retain(|(i, _)| !pairs.iter().any(|p| p.base == *i));
         for (i, t) in &whole {
             done.push((*i, t.dtype, scratch.append(t.bytes())?));
