@@ -17,13 +17,18 @@ to back:
     c  merge_lora.py 32 BASE ADAPTER MERGED.pth        (OMP_NUM_THREADS=2, device cpu)
     d  rwkv-convert convert MERGED.pth --to gguf D.gguf --outtype bf16 --force
 
+(and, for reading c, `python -c "import torch"` alone). Each output is deleted as soon as the round
+no longer needs it, so the disk holds at most merged.pth + d's GGUF (~2x the base) at once.
 Before each command: `sync` (timed, and charged to the previous command as its "flush": the
 dirty pages it left behind; rwkv-convert fsyncs its output itself, torch.save does not) and, when
 permitted, `echo 3 > /proc/sys/vm/drop_caches` (cold page cache; otherwise the report says warm).
 Wall time is measured around `/usr/bin/time -v -o …` (which gives peak RSS, CPU times and file
-system writes); tables give medians over the rounds (min–max alongside).
+system writes) and, sampled from /proc every 50 ms, how the peak splits into anonymous memory and
+mapped file pages (page cache the kernel can take back); tables give medians over the rounds
+(min–max alongside).
 
-Afterwards, from the last round's outputs, the check: every tensor of b's GGUF against d's (the
+Afterwards, untimed, b, c and d run once more with their outputs in /dev/shm (when it has room) for
+the check: every tensor of b's GGUF against d's (the
 merged matrices element by element as bf16; every other tensor byte for byte), and both against
 the correctly rounded merge (W + B·A·α/r computed exactly in f64 from the base and adapter files,
 rounded once to nearest-even bf16).
@@ -87,22 +92,57 @@ def settle(drop):
     return flush
 
 
+def proc_rss(pid):
+    """RssAnon / RssFile (KiB) of a process now, or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            d = {l.split(":")[0]: int(l.split()[1]) for l in f if l.startswith(("RssAnon", "RssFile", "RssShmem"))}
+        return d
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def measure(cmd, env=None):
+    """Wall time around `/usr/bin/time -v`, its figures, and (sampled every 50 ms from /proc) how the
+    command's peak splits into anonymous memory and mapped file pages (page cache it can give back)."""
     tf = os.path.join(DIR, "lora-bench.time")
     rm(tf)
     t = time.perf_counter()
-    p = subprocess.run(["/usr/bin/time", "-v", "-o", tf, *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                       env=env)
+    p = subprocess.Popen(["/usr/bin/time", "-v", "-o", tf, *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         env=env)
+    child, anon, filed = None, 0, 0
+    stderr = b""
+    while True:
+        try:
+            stderr += p.communicate(timeout=0.05)[1] or b""
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        if child is None:
+            try:
+                with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+                    kids = f.read().split()
+                child = int(kids[0]) if kids else None
+            except OSError:
+                pass
+        if child is not None:
+            d = proc_rss(child)
+            if d:
+                anon = max(anon, d.get("RssAnon", 0) + d.get("RssShmem", 0))
+                filed = max(filed, d.get("RssFile", 0))
     wall = time.perf_counter() - t
-    if p.returncode != 0:
-        raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr.decode(errors='replace')[-3000:]}")
-    text = open(tf).read()
-    rm(tf)
+    try:
+        if p.returncode != 0:
+            raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}\n{stderr.decode(errors='replace')[-3000:]}")
+        text = open(tf).read()
+    finally:
+        rm(tf)
 
     def field(name):
         return float(re.search(re.escape(name) + r":\s*([0-9.]+)", text).group(1))
 
     return {"wall_s": wall, "peak_rss_mib": field("Maximum resident set size (kbytes)") / 1024,
+            "peak_anon_mib_sampled": anon / 1024, "peak_file_mapped_mib_sampled": filed / 1024,
             "user_s": field("User time (seconds)"), "sys_s": field("System time (seconds)"),
             "fs_out_gib": field("File system outputs") * 512 / 2**30, "fs_in_gib": field("File system inputs") * 512 / 2**30,
             "major_faults": int(field("Major (requiring I/O) page faults"))}
@@ -289,10 +329,13 @@ def main():
             # For reading c: what importing torch alone costs (a cold import from the same venv).
             ("i", [sys.executable, "-c", "import torch"], torch_env),
         ]
+        need = 2.2 * os.path.getsize(base)  # peak on disk: merged.pth + d's GGUF (b: its GGUF + scratch)
+        free = shutil.disk_usage(DIR).free
+        if free < need:
+            raise SystemExit(f"{DIR}: {free / 2**30:.1f} GiB free, the {model} rounds need {need / 2**30:.1f} GiB")
         rounds = []
         try:
             for i in range(args.rounds):
-                last = i == args.rounds - 1
                 rm(*out.values())
                 rnd, prev = {}, None
                 for name, cmd, e in commands:
@@ -301,22 +344,38 @@ def main():
                         rnd[prev]["flush_s"] = flush
                     log(f"[{model} round {i + 1}/{args.rounds}] {name}: {' '.join(cmd)}")
                     rnd[name] = measure(cmd, e)
-                    log(f"    {rnd[name]['wall_s']:.2f} s, peak RSS {rnd[name]['peak_rss_mib']:.0f} MiB")
+                    m = rnd[name]
+                    log(f"    {m['wall_s']:.2f} s, peak RSS {m['peak_rss_mib']:.0f} MiB (anon "
+                        f"{m['peak_anon_mib_sampled']:.0f}, mapped file {m['peak_file_mapped_mib_sampled']:.0f})")
                     prev = name
-                    if name == "a" or (name == "b" and not last):
+                    # Nothing kept on disk longer than needed: the peak is merged.pth + d's GGUF.
+                    if name in ("a", "b"):
                         rm(out[f"{name}.gguf"])
                     if name == "d":
-                        rm(out["merged.pth"])
-                        if not last:
-                            rm(out["d.gguf"])
+                        rm(out["merged.pth"], out["d.gguf"])
                 rnd[prev]["flush_s"] = settle(False)
                 rounds.append(rnd)
-            log(f"[{model}] checking b's GGUF against d's and the exact merge")
-            t = time.perf_counter()
-            chk = check(torch, base, adapter, out["b.gguf"], out["d.gguf"])
-            chk["check_s"] = time.perf_counter() - t
         finally:
             rm(*out.values())
+        # The check, untimed, reruns b, c and d with their outputs in RAM (/dev/shm) when it has room,
+        # so that the disk need not hold b's and d's GGUFs and merged.pth at once.
+        shm = "/dev/shm" if os.path.isdir("/dev/shm") and shutil.disk_usage("/dev/shm").free > 3.5 * os.path.getsize(base) else DIR
+        chk_out = {k: os.path.join(shm, f"lora-bench-check-{model}-{k}") for k in ("b.gguf", "merged.pth", "d.gguf")}
+        log(f"[{model}] check: b, c and d again (outputs in {shm}), then b's GGUF against d's and the exact merge")
+        try:
+            run = lambda cmd, e=None: subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                                     env=e, check=True)
+            run(commands[2][1][:-1] + [chk_out["merged.pth"]], torch_env)
+            run(commands[3][1][:2] + [chk_out["merged.pth"], "--to", "gguf", chk_out["d.gguf"], "--outtype", "bf16",
+                                      "--force"])
+            rm(chk_out["merged.pth"])
+            run(commands[1][1][:5] + [chk_out["b.gguf"]] + commands[1][1][6:])
+            t = time.perf_counter()
+            chk = check(torch, base, adapter, chk_out["b.gguf"], chk_out["d.gguf"])
+            chk["check_s"] = time.perf_counter() - t
+            chk["outputs_in"] = shm
+        finally:
+            rm(*chk_out.values())
         med = {n: {k: statistics.median(r[n][k] for r in rounds) for k in rounds[0][n]} for n, _, _ in commands}
         rng = {n: (min(r[n]["wall_s"] for r in rounds), max(r[n]["wall_s"] for r in rounds)) for n, _, _ in commands}
         merge_cost = med["b"]["wall_s"] - med["a"]["wall_s"]
@@ -349,11 +408,12 @@ def print_tables(report, f):
     for model, m in report["models"].items():
         p(f"### {model}: {os.path.basename(m['base'])} ({m['base_gib']:.2f} GiB), adapter r={report['rank']} "
           f"α={report['alpha']} ({m['adapter_mib']:.1f} MiB)\n")
-        p("| step | wall s | peak RSS MiB | user+sys CPU s | flush after (sync) s | written GiB |")
-        p("|---|---:|---:|---:|---:|---:|")
+        p("| step | wall s | peak RSS MiB | of which anon / mapped file MiB | user+sys CPU s | flush after (sync) s | written GiB |")
+        p("|---|---:|---:|---:|---:|---:|---:|")
         for n, lab in labels.items():
             md, (lo, hi) = m["median"][n], m["wall_range"][n]
             p(f"| {lab} | {md['wall_s']:.2f} ({lo:.2f}–{hi:.2f}) | {md['peak_rss_mib']:.0f} | "
+              f"{md['peak_anon_mib_sampled']:.0f} / {md['peak_file_mapped_mib_sampled']:.0f} | "
               f"{md['user_s'] + md['sys_s']:.1f} | {md['flush_s']:.2f} | {md['fs_out_gib']:.2f} |")
         d = m["derived"]
         ratio = d["torch_merge_over_merge_cost"]
