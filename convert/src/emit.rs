@@ -32,10 +32,7 @@ pub fn tensor_bytes(model: &Model, t: &Tensor, ty: GgmlType, sink: &mut dyn Sink
             check_fits(model, t, &values, i * (CHUNK / es), ty)?;
             sink.put(&encode(&values, ty))?;
         }
-        if let Bytes::Mapped { map, range } = &t.data {
-            let start = range.start + i * (CHUNK / es * es);
-            Bytes::Mapped { map: map.clone(), range: start..start + chunk.len() }.release_pages();
-        }
+        t.data.release_part(i * (CHUNK / es * es), chunk.len());
     }
     Ok(())
 }

@@ -54,11 +54,18 @@ impl Bytes {
     /// come back on the next read). Writers call this after each tensor so that converting a
     /// model never keeps more than about one tensor resident.
     pub fn release_pages(&self) {
+        self.release_part(0, self.len());
+    }
+
+    /// [`Bytes::release_pages`] for `len` bytes from `offset` (a chunk already written out).
+    pub fn release_part(&self, offset: usize, len: usize) {
         #[cfg(unix)]
         if let Bytes::Mapped { map, range } | Bytes::Scratch { map, range } = self {
+            let start = range.start + offset.min(range.len());
+            let len = len.min(range.end - start);
             // SAFETY: the map is read-only and file-backed: dropped pages are re-read from the
             // file unchanged, so no borrowed slice ever sees different bytes.
-            let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, range.start, range.len()) };
+            let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, len) };
         }
     }
 

@@ -104,33 +104,48 @@ impl Model {
             return Err(at(Error::refused("a PiSSA merge has no α (it adds B·A unscaled); drop --lora-alpha")));
         }
         let alpha = spec.pissa_init.is_none().then(|| spec.alpha.unwrap_or(DEFAULT_ALPHA));
-        let mut scratch = Scratch::new()?;
+        // Where each merged matrix comes from (an adapter carrying `X.weight` whole and a pair
+        // for it too: the pair merges into the adapter's matrix, as merge.py replaces first), and
+        // the float type it is stored in (f32 for a quantized base).
+        let sources: Vec<(&Tensor, &std::path::Path)> = pairs
+            .iter()
+            .map(|p| match whole.iter().find(|(i, _)| *i == p.base) {
+                Some((_, t)) => (*t, spec.path.as_path()),
+                None => (&self.tensors[p.base], self.path.as_path()),
+            })
+            .collect();
+        whole.retain(|(i, _)| !pairs.iter().any(|p| p.base == *i));
+        let out_type =
+            |t: &Tensor| if matches!(t.dtype, DType::F32 | DType::F16 | DType::BF16) { t.dtype } else { DType::F32 };
+        let sizes: Vec<usize> = sources
+            .iter()
+            .map(|(w, _)| w.numel() * out_type(w).size())
+            .chain(whole.iter().map(|(_, t)| t.bytes().len()))
+            .collect();
+        let (mut scratch, ranges) = Scratch::new(&sizes)?;
         let mut done = Vec::new();
-        for (k, p) in pairs.iter().enumerate() {
+        for (k, ((p, &(w, w_file)), range)) in pairs.iter().zip(&sources).zip(&ranges).enumerate() {
             progress(k, pairs.len());
-            // An adapter carrying `X.weight` whole and a pair for it too: the pair merges into
-            // the adapter's matrix (merge.py replaces first, then merges).
-            let (w, w_file) = match whole.iter().find(|(i, _)| *i == p.base) {
-                Some((_, t)) => (*t, &spec.path),
-                None => (&self.tensors[p.base], &self.path),
+            let init = init.as_ref().map(|f| init_pair(w, p, f)).transpose()?;
+            let product = Product {
+                b: p.b.to_f32().map_err(at)?,
+                a: p.a.to_f32().map_err(at)?,
+                scale: alpha.map_or(1.0, |a| a / p.a.shape[0] as f32),
+                init,
             };
-            let residual = match &init {
-                None => w.to_f32().map_err(|e| e.at(w_file))?,
-                Some(init) => pissa_residual(w, p, init).map_err(|e| e.at(w_file))?,
-            };
-            let r = p.a.shape[0];
-            let scale = alpha.map_or(1.0, |a| a / r as f32);
-            let merged = add_product(residual, &p.b.to_f32().map_err(at)?, &p.a.to_f32().map_err(at)?, r, scale);
-            let dtype = if matches!(w.dtype, DType::F32 | DType::F16 | DType::BF16) { w.dtype } else { DType::F32 };
-            check_merged(&merged, dtype).map_err(|e| at(e.tensor(&w.name)))?;
-            let ty = dtype.ggml_equivalent().expect("a float type");
-            done.push((p.base, dtype, scratch.append(&crate::emit::encode(&merged, ty))?));
+            let dtype = out_type(w);
+            product.merge_into(w, dtype, scratch.slice(range.clone())).map_err(|e| e.at(w_file))?;
+            // About one matrix stays resident, as when writers stream a model.
+            w.data.release_pages();
+            scratch.release(range.clone());
+            done.push((p.base, dtype, range.clone()));
         }
         progress(pairs.len(), pairs.len());
-        whole.retain(|(i, _)| !pairs.iter().any(|p| p.base == *i));
-        for (i, t) in &whole {
-            done.push((*i, t.dtype, scratch.append(t.bytes())?));
+        for ((i, t), range) in whole.iter().zip(&ranges[pairs.len()..]) {
+            scratch.slice(range.clone()).copy_from_slice(t.bytes());
+            done.push((*i, t.dtype, range.clone()));
         }
+        drop(sources);
         let bytes = scratch.finish()?;
         for (i, dtype, range) in done {
             self.tensors[i].dtype = dtype;
@@ -233,8 +248,8 @@ impl Model {
     }
 }
 
-/// `bf16(W − B₀·A₀)`: the weight a PiSSA adapter was trained against.
-fn pissa_residual(w: &Tensor, p: &Pair, init: &TorchCheckpoint) -> Result<Vec<f32>> {
+/// A PiSSA pair's init halves `(B₀, A₀)`, widened, checked to match the adapter's shapes.
+fn init_pair(w: &Tensor, p: &Pair, init: &TorchCheckpoint) -> Result<(Vec<f32>, Vec<f32>)> {
     let prefix = w.name.strip_suffix(".weight").expect("paired with a .weight");
     let half = |ab: char| -> Result<&Tensor> {
         let names = [format!("{prefix}.init_lora_{ab}"), format!("model.{prefix}.init_lora_{ab}")];
@@ -254,39 +269,82 @@ fn pissa_residual(w: &Tensor, p: &Pair, init: &TorchCheckpoint) -> Result<Vec<f3
         .at(&init.path)
         .tensor(&a0.name));
     }
-    let r = p.a.shape[0];
     let at = |e: Error| e.at(&init.path);
-    let mut res = add_product(w.to_f32()?, &b0.to_f32().map_err(at)?, &a0.to_f32().map_err(at)?, r, -1.0);
-    res.iter_mut().for_each(|x| *x = bf16::from_f32(*x).to_f32());
-    Ok(res)
+    Ok((b0.to_f32().map_err(at)?, a0.to_f32().map_err(at)?))
 }
 
-/// `W + scale·(B·A)` for `W` [out, in] (row-major, consumed), `B` [out, r], `A` [r, in]. Row by
-/// row, the product summed over r in order and then scaled, as torch's `W + (B @ A) * s` is.
-fn add_product(mut w: Vec<f32>, b: &[f32], a: &[f32], r: usize, scale: f32) -> Vec<f32> {
-    let cols = a.len() / r;
-    w.par_chunks_mut(cols).zip(b.par_chunks(r)).for_each_init(
-        || vec![0f32; cols],
-        |acc, (row, b_row)| {
-            acc.fill(0.0);
-            for (&bk, a_row) in b_row.iter().zip(a.chunks_exact(cols)) {
-                acc.iter_mut().zip(a_row).for_each(|(s, &x)| *s += bk * x);
-            }
-            row.iter_mut().zip(acc.iter()).for_each(|(y, &s)| *y += s * scale);
-        },
-    );
-    w
+/// What one pair adds to its matrix: `scale·(B·A)`, after taking a PiSSA init `B₀·A₀` away.
+struct Product {
+    /// `B` [out, r] and `A` [r, in], row-major.
+    b: Vec<f32>,
+    a: Vec<f32>,
+    scale: f32,
+    init: Option<(Vec<f32>, Vec<f32>)>,
 }
 
-/// A merged matrix must be finite and fit the type it is stored in.
-fn check_merged(values: &[f32], dtype: DType) -> Result<()> {
+impl Product {
+    /// `W'` of `w` [out, in], stored as `dtype` into `out`, rows in parallel. Each row as torch
+    /// computes `W + (B @ A) * s`: the product summed over r in order, scaled, then added; for
+    /// PiSSA, `bf16(W − B₀ @ A₀)` first. Non-finite results, or ones `dtype` cannot hold, are
+    /// refused.
+    fn merge_into(&self, w: &Tensor, dtype: DType, out: &mut [u8]) -> Result<()> {
+        let cols = w.shape[1];
+        let r = self.a.len() / cols;
+        let es = dtype.size();
+        out.par_chunks_mut(cols * es).enumerate().try_for_each_init(
+            || vec![0f32; cols],
+            |acc, (i, out_row)| {
+                let mut row = w.row_f32(i, cols)?;
+                if let Some((b0, a0)) = &self.init {
+                    sum_products(acc, &b0[i * r..(i + 1) * r], a0);
+                    row.iter_mut().zip(acc.iter()).for_each(|(y, &s)| *y = bf16::from_f32(*y - s).to_f32());
+                }
+                sum_products(acc, &self.b[i * r..(i + 1) * r], &self.a);
+                row.iter_mut().zip(acc.iter()).for_each(|(y, &s)| *y += s * self.scale);
+                check_merged(&row, dtype).map_err(|(j, v)| {
+                    Error::corrupt(format!(
+                        "the merged value at element {} is {v}, which {dtype} cannot hold: the adapter (or its α) \
+                         is far off",
+                        i * cols + j
+                    ))
+                    .tensor(&w.name)
+                })?;
+                encode_into(&row, dtype, out_row);
+                Ok(())
+            },
+        )
+    }
+}
+
+/// `acc = Σ_k b[k]·a[k, :]`, k in order.
+fn sum_products(acc: &mut [f32], b: &[f32], a: &[f32]) {
+    acc.fill(0.0);
+    for (&bk, a_row) in b.iter().zip(a.chunks_exact(acc.len())) {
+        acc.iter_mut().zip(a_row).for_each(|(s, &x)| *s += bk * x);
+    }
+}
+
+/// The first value that is not finite or does not fit `dtype`: its index and value.
+fn check_merged(values: &[f32], dtype: DType) -> std::result::Result<(), (usize, f32)> {
     let limit = if dtype == DType::F16 { 65504.0 } else { f32::MAX };
     match values.iter().position(|v| !v.is_finite() || v.abs() > limit) {
         None => Ok(()),
-        Some(i) => Err(Error::corrupt(format!(
-            "the merged value at element {i} is {}, which {} cannot hold: the adapter (or its α) is far off",
-            values[i], dtype
-        ))),
+        Some(j) => Err((j, values[j])),
+    }
+}
+
+/// Little-endian `values` as `dtype` (f32, f16 or bf16; round to nearest even) into `out`.
+fn encode_into(values: &[f32], dtype: DType, out: &mut [u8]) {
+    match dtype {
+        DType::BF16 => values
+            .iter()
+            .zip(out.chunks_exact_mut(2))
+            .for_each(|(v, o)| o.copy_from_slice(&bf16::from_f32(*v).to_le_bytes())),
+        DType::F16 => values
+            .iter()
+            .zip(out.chunks_exact_mut(2))
+            .for_each(|(v, o)| o.copy_from_slice(&half::f16::from_f32(*v).to_le_bytes())),
+        _ => values.iter().zip(out.chunks_exact_mut(4)).for_each(|(v, o)| o.copy_from_slice(&v.to_le_bytes())),
     }
 }
 
