@@ -293,7 +293,7 @@ fn bad_adapters_and_states_are_refused_naming_the_tensor() {
     let e = lora("whole.pth", &[("blocks.0.att.w0", vec![1, 1, 64], z(64))]);
     assert!(e.contains("blocks.0.att.w0") && e.contains("[1, 1, 64]"), "{e}");
     let e = lora("state.pth", &[("blocks.0.att.time_state", vec![2, 64, 64], z(8192))]);
-    assert!(e.contains("--state"), "{e}");
+    assert!(e.contains("holds only state-tuned states") && e.contains("--state"), "{e}");
     // A merge that overflows the stored type.
     let e = lora(
         "huge.pth",
@@ -474,4 +474,25 @@ fn state_tuned_model_files_start_from_their_own_states() {
         // (v6: the f32 GGUF applies ln0 in f32, the package rounds it to bf16: KL ~3e-5.)
         assert!(v["quality"]["kl_max"].as_f64().unwrap() < 1e-3, "{name}: {v}");
     }
+}
+
+#[test]
+fn an_adapter_trained_with_states_merges_and_serves_as_the_state_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let both = dir.path().join("lora-and-state.pth");
+    with_states(&golden("finetune/v7-lora.pth"), &golden("finetune/v7-state.pth"), &both);
+    let mut model = common::open_test_model(&golden("v7-bf16.pth"));
+    let summary =
+        model.merge_adapter(&AdapterSpec { path: both.clone(), alpha: Some(32.0), pissa_init: None }).unwrap();
+    assert_eq!((summary.merged.len(), summary.replaced.len(), summary.states), (12, 2, 2));
+    let mut lora_only = common::open_test_model(&golden("v7-bf16.pth"));
+    lora_only
+        .merge_adapter(&AdapterSpec { path: golden("finetune/v7-lora.pth"), alpha: Some(32.0), pissa_init: None })
+        .unwrap();
+    for (a, b) in model.tensors.iter().zip(&lora_only.tensors) {
+        assert_eq!(a.bytes(), b.bytes(), "{}", a.name);
+    }
+    let from_both = TunedState::open(&both).unwrap();
+    let alone = TunedState::open(&golden("finetune/v7-state.pth")).unwrap();
+    assert_eq!(from_both.layers, alone.layers);
 }

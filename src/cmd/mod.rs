@@ -80,6 +80,13 @@ impl ModelArgs {
                 );
             }
             eprintln!("merged {}", summary.describe());
+            if summary.states > 0 {
+                eprintln!(
+                    "note: {} also carries state-tuned states (att.time_state), which are not weights: pass it with \
+                     --state too to start from them",
+                    spec.path.display()
+                );
+            }
         }
         Ok(model)
     }

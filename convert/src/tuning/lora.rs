@@ -9,7 +9,9 @@
 //!   and merge.py rounds it so too).
 //!
 //! The merged matrix takes the base tensor's float type (f32 for a quantized base). Any other
-//! tensor the adapter carries (trained `time_*`, `ln*`, `emb`, `head`) replaces the base one.
+//! tensor the adapter carries (trained `time_*`, `ln*`, `emb`, `head`) replaces the base one;
+//! state-tuned states trained beside it (`att.time_state`) are not weights and are left to
+//! `--state`.
 //! Several adapters apply one after another, as repeated runs of merge.py would.
 
 use super::scratch::Scratch;
@@ -50,6 +52,8 @@ pub struct MergeSummary {
     pub merged: Vec<String>,
     /// Tensors the adapter carried whole.
     pub replaced: Vec<String>,
+    /// State-tuned states the adapter file carries too (`att.time_state`; for `--state`).
+    pub states: usize,
 }
 
 impl MergeSummary {
@@ -93,8 +97,13 @@ impl Model {
         let init = spec.pissa_init.as_deref().map(TorchCheckpoint::open).transpose()?;
         let at = |e: Error| e.at(&spec.path);
         let (pairs, mut whole) = self.classify(&ckpt.tensors).map_err(at)?;
+        let states = ckpt.tensors.iter().filter(|t| t.name.ends_with(".time_state")).count();
         if pairs.is_empty() && whole.is_empty() {
-            return Err(at(Error::not_rwkv("holds no tensors to merge")));
+            return Err(at(Error::not_rwkv(if states > 0 {
+                "holds only state-tuned states (att.time_state), nothing to merge: pass it with --state"
+            } else {
+                "holds no tensors to merge"
+            })));
         }
         // merge.py takes each pair's own rank (α/r per matrix); one file usually has one.
         let mut ranks: Vec<usize> = pairs.iter().map(|p| p.a.shape[0]).collect();
@@ -158,6 +167,7 @@ impl Model {
             alpha,
             merged: pairs.iter().map(|p| self.tensors[p.base].name.clone()).collect(),
             replaced: whole.iter().map(|(i, _)| self.tensors[*i].name.clone()).collect(),
+            states,
         })
     }
 
@@ -173,7 +183,8 @@ impl Model {
                 return refuse("is a PiSSA init tensor: pass this file as --lora-init beside its adapter");
             }
             if name.ends_with(".time_state") {
-                return refuse("is a state-tuned state, not an adapter: pass the file with --state");
+                // Trained beside the adapter (train_parts "state"): an initial state, not a weight.
+                continue;
             }
             if name.ends_with(".disha") {
                 return Err(
