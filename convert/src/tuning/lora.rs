@@ -358,8 +358,3 @@ fn encode_into(values: &[f32], dtype: DType, out: &mut [u8]) {
         _ => values.iter().zip(out.chunks_exact_mut(4)).for_each(|(v, o)| o.copy_from_slice(&v.to_le_bytes())),
     }
 }
-
-/// Merge every adapter of `specs` in order.
-pub fn merge_all(model: &mut Model, specs: &[AdapterSpec]) -> Result<Vec<MergeSummary>> {
-    specs.iter().map(|s| model.merge_adapter(s)).collect()
-}
