@@ -62,16 +62,7 @@ pub fn wkv_from_time_state(version: Version, trained: &[f32], heads: usize, n: u
     if version == Version::V7 {
         return trained.to_vec();
     }
-    let mut out = vec![0f32; trained.len()];
-    for h in 0..heads {
-        let (src, dst) = (&trained[h * n * n..(h + 1) * n * n], &mut out[h * n * n..(h + 1) * n * n]);
-        for p in 0..n {
-            for q in 0..n {
-                dst[q * n + p] = src[p * n + q];
-            }
-        }
-    }
-    out
+    convert::arch::transform::Transform::Permute021.apply(&[trained], &[heads, n, n]).expect("[H, N, N] values")
 }
 
 impl State {
