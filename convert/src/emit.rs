@@ -78,10 +78,24 @@ pub fn transformed(
 
 /// Little-endian bytes of `values` in a float GGUF type.
 pub fn encode(values: &[f32], ty: GgmlType) -> Vec<u8> {
+    let size = if matches!(ty, GgmlType::F16 | GgmlType::BF16) { 2 } else { 4 };
+    let mut out = vec![0u8; values.len() * size];
+    encode_into(values, ty, &mut out);
+    out
+}
+
+/// [`encode`] into `out` (exactly as long as the bytes).
+pub fn encode_into(values: &[f32], ty: GgmlType, out: &mut [u8]) {
     match ty {
-        GgmlType::F16 => values.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()).collect(),
-        GgmlType::BF16 => values.iter().flat_map(|&v| bf16::from_f32(v).to_le_bytes()).collect(),
-        _ => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        GgmlType::F16 => values
+            .iter()
+            .zip(out.chunks_exact_mut(2))
+            .for_each(|(&v, o)| o.copy_from_slice(&f16::from_f32(v).to_le_bytes())),
+        GgmlType::BF16 => values
+            .iter()
+            .zip(out.chunks_exact_mut(2))
+            .for_each(|(&v, o)| o.copy_from_slice(&bf16::from_f32(v).to_le_bytes())),
+        _ => values.iter().zip(out.chunks_exact_mut(4)).for_each(|(v, o)| o.copy_from_slice(&v.to_le_bytes())),
     }
 }
 

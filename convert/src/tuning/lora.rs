@@ -320,7 +320,7 @@ impl Product {
                     ))
                     .tensor(&w.name)
                 })?;
-                encode_into(&row, dtype, out_row);
+                crate::emit::encode_into(&row, dtype.ggml_equivalent().expect("a float type"), out_row);
                 Ok(())
             },
         )
@@ -341,20 +341,5 @@ fn check_merged(values: &[f32], dtype: DType) -> std::result::Result<(), (usize,
     match values.iter().position(|v| !v.is_finite() || v.abs() > limit) {
         None => Ok(()),
         Some(j) => Err((j, values[j])),
-    }
-}
-
-/// Little-endian `values` as `dtype` (f32, f16 or bf16; round to nearest even) into `out`.
-fn encode_into(values: &[f32], dtype: DType, out: &mut [u8]) {
-    match dtype {
-        DType::BF16 => values
-            .iter()
-            .zip(out.chunks_exact_mut(2))
-            .for_each(|(v, o)| o.copy_from_slice(&bf16::from_f32(*v).to_le_bytes())),
-        DType::F16 => values
-            .iter()
-            .zip(out.chunks_exact_mut(2))
-            .for_each(|(v, o)| o.copy_from_slice(&half::f16::from_f32(*v).to_le_bytes())),
-        _ => values.iter().zip(out.chunks_exact_mut(4)).for_each(|(v, o)| o.copy_from_slice(&v.to_le_bytes())),
     }
 }
