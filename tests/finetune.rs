@@ -333,6 +333,20 @@ fn bad_adapters_and_states_are_refused_naming_the_tensor() {
         assert!(e.contains(says), "{file}: {e}");
     }
 
+    // A torch file is told from a safetensors state by its head, also a legacy stream in protocol
+    // 4 (magic after 23 bytes): it is read as a state-tuning file, not as safetensors.
+    let o = bin()
+        .args(common::with_test_tokenizer(&["logits"]))
+        .arg(&base)
+        .args(["--tokens", "1,2", "--force", "--out"])
+        .arg(dir.path().join("never.safetensors"))
+        .arg("--state")
+        .arg(golden("torch-family/sizes-legacy-protocol4.pth"))
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && e.contains("no state-tuning file"), "{e}");
+
     // On the command line: a non-zero exit and the message, no output file.
     let out = dir.path().join("never.gguf");
     let o = bin()

@@ -174,11 +174,12 @@ pub fn check_output(path: &Path, force: bool) -> Result<()> {
 /// state-tuning torch file, checked to fit `model`, or the engine's own safetensors state.
 pub fn start_state(engine: &mut Engine, model: &Model, path: Option<&Path>) -> Result<()> {
     let Some(path) = path else { return Ok(()) };
-    let mut head = [0u8; 16];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+    // Enough for torch's sniff: a legacy stream in protocol 4 shows its magic only after 23 bytes.
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, 64), &mut head))
         .with_context(|| format!("reading the state {}", path.display()))?;
-    let state = if ::convert::torch::sniff(&head[..n]) == ::convert::torch::FileKind::Other {
+    let state = if ::convert::torch::sniff(&head) == ::convert::torch::FileKind::Other {
         reference::State::load(path, &engine.new_state()).context("loading the initial state")?
     } else {
         let tuned = ::convert::tuning::TunedState::open(path)?;
