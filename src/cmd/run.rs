@@ -203,9 +203,9 @@ fn chat(gen: &mut Generator, max_tokens: usize, input: &mut dyn BufRead, out: &m
         };
         if !reply.ends_with(b"\n\n") {
             // Cut short by --max-tokens: close the turn so that the next one starts as it should.
-            let close: &[u8] = if reply.ends_with(b"\n") { b"\n" } else { b"\n\n" };
-            gen.feed(&gen.tokenizer.encode(std::str::from_utf8(close).expect("ASCII")).map_err(anyhow::Error::msg)?);
-            out.write_all(close)?;
+            let close = if reply.ends_with(b"\n") { "\n" } else { "\n\n" };
+            gen.feed(&gen.tokenizer.encode(close).map_err(anyhow::Error::msg)?);
+            out.write_all(close.as_bytes())?;
         }
     }
 }
