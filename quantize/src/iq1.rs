@@ -75,6 +75,32 @@ pub fn grid() -> &'static Grid {
 impl Grid {
     /// [`Grid::best_neighbour_ref`] with each value's three possible terms `w·diff·diff`
     /// computed once: a neighbour's distance is then eight look-ups, summed in ggml's order.
+    /// The grid points of `G` groups of eight levels `l`: each its own point when on the grid, else
+    /// the best neighbour (the group's grid values `xx(k)`); after any snap off the grid, the
+    /// scale refitted to the chosen points ([`refit`]).
+    fn snap<const G: usize>(
+        &self,
+        l: &[u8],
+        xb: &[f32],
+        weight: &[f32],
+        scale: f32,
+        xx: impl Fn(usize) -> &'static [f32; 3],
+    ) -> ([u16; G], f32) {
+        let mut all_on_grid = true;
+        let index: [u16; G] = std::array::from_fn(|k| match self.map[code(&l[8 * k..8 * k + 8])] {
+            Ok(g) => g,
+            Err(start) => {
+                all_on_grid = false;
+                self.best_neighbour(start, &xb[8 * k..8 * k + 8], &weight[8 * k..8 * k + 8], scale, xx(k))
+            }
+        });
+        if all_on_grid {
+            return (index, scale);
+        }
+        let groups = (0..G).map(|k| (&self.points[index[k] as usize], xx(k)));
+        (index, refit(xb, &weight[..8 * G], scale, groups))
+    }
+
     fn best_neighbour(&self, start: usize, xval: &[f32], weight: &[f32], scale: f32, xg: &[f32; 3]) -> u16 {
         let terms: [[f32; 3]; 8] = std::array::from_fn(|i| {
             std::array::from_fn(|l| {
@@ -340,20 +366,7 @@ fn sub_block_s(grid: &Grid, xb: &[f32], weight: &[f32]) -> Option<([u16; 4], f32
         shift = -shift;
     }
     let xx = if shift == 1 { &X_P } else { &X_M };
-    let mut index = [0u16; 4];
-    let mut all_on_grid = true;
-    for k in 0..4 {
-        index[k] = match grid.map[code(&l[8 * k..8 * k + 8])] {
-            Ok(g) => g,
-            Err(start) => {
-                all_on_grid = false;
-                grid.best_neighbour(start, &xb[8 * k..8 * k + 8], &weight[8 * k..8 * k + 8], scale, xx)
-            }
-        };
-    }
-    if !all_on_grid {
-        scale = refit(xb, &weight[..32], scale, (0..4).map(|k| (&grid.points[index[k] as usize], xx)));
-    }
+    let (index, scale) = grid.snap::<4>(&l, xb, weight, scale, |_| xx);
     assert!(scale >= 0.0, "IQ1_S: negative scale (ggml asserts)");
     Some((index, scale, shift))
 }
@@ -553,22 +566,7 @@ fn sub_block_m(grid: &Grid, xb: &[f32], weight: &[f32]) -> Option<([u16; 2], f32
         scale = -scale;
         shift = 3 - shift;
     }
-    let mut index = [0u16; 2];
-    let mut all_on_grid = true;
-    for k in 0..2 {
-        index[k] = match grid.map[code(&l[8 * k..8 * k + 8])] {
-            Ok(g) => g,
-            Err(start) => {
-                all_on_grid = false;
-                let xx = levels_m(shift, k);
-                grid.best_neighbour(start, &xb[8 * k..8 * k + 8], &weight[8 * k..8 * k + 8], scale, xx)
-            }
-        };
-    }
-    if !all_on_grid {
-        let groups = (0..2).map(|k| (&grid.points[index[k] as usize], levels_m(shift, k)));
-        scale = refit(xb, &weight[..16], scale, groups);
-    }
+    let (index, scale) = grid.snap::<2>(&l, xb, weight, scale, |k| levels_m(shift, k));
     assert!(scale >= 0.0, "IQ1_M: negative scale (ggml asserts)");
     Some((index, scale, shift))
 }
